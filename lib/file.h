@@ -1,0 +1,70 @@
+/* file.h: files done safely: whole reads with a limit, atomic writes, locks, the runtime
+ * directory and the per-request directories in it. */
+#ifndef OYS_FILE_H
+#define OYS_FILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "err.h"
+
+/* Reads all of fd or of path ("-" is stdin) into b, at most max bytes (more: OYS_EDATA
+ * "... larger than N bytes"). Missing path: OYS_ENOINPUT. */
+int oys_read_fd(int fd, const char *what, size_t max, struct oys_buf *b, struct oys_err *e);
+int oys_read_file(const char *path, size_t max, struct oys_buf *b, struct oys_err *e);
+
+/* Writes all of p to fd, retrying on EINTR and short writes. Returns 0 or -1 (errno set). */
+int oys_write_all(int fd, const void *p, size_t n);
+
+/* Writes data to path atomically: a temporary file in the same directory, fsync, rename,
+ * fsync of the directory. A crash leaves either the old file or the new one, never a part.
+ * path "-" writes to stdout instead. */
+int oys_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                     struct oys_err *e);
+
+/* mkdir -p with mode for the directories it creates. */
+int oys_mkdir_p(const char *path, mode_t mode, struct oys_err *e);
+
+/* Removes path and everything below it without following symlinks. Missing is success. */
+int oys_rm_rf(const char *path, struct oys_err *e);
+
+/* A lowercase hex string of n random bytes (out needs 2n+1). Returns 0 or -1. */
+int oys_random_hex(char *out, size_t nbytes);
+
+/* Monotonic milliseconds, for durations. */
+double oys_now_ms(void);
+
+/* ---- locks ---- */
+
+/* Opens (creating) path and takes an exclusive flock. wait: block until free, else fail with
+ * EWOULDBLOCK. Guards against the file being unlinked between open and lock. Returns the fd
+ * (close-on-exec) or -1 with errno. */
+int oys_lock_path(const char *path, int wait);
+
+/* ---- the runtime directory (OYS_RUNTIME_DIR, default /run/oys) ---- */
+
+/* The runtime directory path (no trailing slash). */
+const char *oys_runtime_dir(void);
+/* Creates the runtime directory and its subdirectory sub (may be NULL); returns 0 or error.
+ * The full path is written to out (size PATH_MAX). */
+int oys_runtime_subdir(const char *sub, char *out, size_t outsz, struct oys_err *e);
+
+/* A directory of its own for one request, RUNTIME/req/<id>/, held by a lock file
+ * RUNTIME/req/<id>.lock for as long as the request runs. oys_reqdir_sweep() removes the
+ * directories whose holder is gone (crashed, killed), so nothing stays behind. */
+struct oys_reqdir {
+	char id[33];          /* 32 hex characters */
+	char path[4096];      /* RUNTIME/req/<id> */
+	int lockfd;
+	int keep;             /* oys_reqdir_close() leaves the files (for --keep) */
+};
+int oys_reqdir_create(struct oys_reqdir *r, struct oys_err *e);
+/* path of a file in the request directory; name must be a plain file name. */
+int oys_reqdir_file(const struct oys_reqdir *r, const char *name, char *out, size_t outsz);
+/* Removes the directory (unless keep) and releases the lock. Safe to call twice. */
+void oys_reqdir_close(struct oys_reqdir *r);
+/* Removes directories under RUNTIME/req whose lock is not held. Returns how many. */
+int oys_reqdir_sweep(void);
+
+#endif

@@ -1,0 +1,208 @@
+#!/usr/bin/env bats
+# oys-capnp: configs that real workerd serves, a network policy that holds, and names that
+# cannot break out of the config.
+
+load test_helper/common-setup
+setup() {
+	common_setup
+	PORT=$(oys-port)
+}
+teardown() { common_teardown; }
+
+post() { curl -sS --max-time 10 -H 'content-type: application/json' --data "$2" "http://127.0.0.1:$PORT$1"; }
+
+@test "an ES-module function served by real workerd computes prime factors" {
+	cp "$EXAMPLES/factors.js" f.js
+	oys-capnp --js f.js --port "$PORT" >c.capnp
+	grep -q 'esModule = embed "f.js"' c.capnp
+	serve_workerd c.capnp
+	run -0 post / '{"num": 360}'
+	[ "$output" = '{"num":360,"factors":[2,2,2,3,3,5]}' ]
+}
+
+@test "a service-worker script (addEventListener) is detected and served" {
+	cp "$EXAMPLES/factors-sw.js" f.js
+	oys-capnp --js f.js --port "$PORT" >c.capnp
+	grep -q 'serviceWorkerScript = embed "f.js"' c.capnp
+	serve_workerd c.capnp
+	run -0 post / '{"num": 97}'
+	[ "$output" = '{"num":97,"factors":[97]}' ]
+}
+
+@test "--syntax overrides detection, and a wrong guess fails visibly" {
+	cp "$FIXTURES/js/hello-sw.js" f.js
+	oys-capnp --js f.js --syntax module --port "$PORT" >c.capnp
+	grep -q 'esModule' c.capnp
+	run -64 --separate-stderr oys-capnp --js f.js --syntax wasm
+	[ "$stderr" = "oys-capnp: --syntax: 'wasm' is not auto, module or service-worker (see oys-capnp --help)" ]
+}
+
+@test "a named socket (for --socket-fd) is left for workerd's command line" {
+	cp "$EXAMPLES/factors.js" f.js
+	oys-capnp --js f.js --socket web >c.capnp
+	grep -q '(name = "web", http = (), service = "main")' c.capnp
+	start_bg "$T/workerd.log" "$WORKERD" serve c.capnp --socket-addr "web=127.0.0.1:$PORT"
+	wait_port "$PORT"
+	run -0 post / '{"num": 12}'
+	[ "$output" = '{"num":12,"factors":[2,2,3]}' ]
+}
+
+@test "-o writes the config atomically, with embeds relative to its own directory" {
+	mkdir -p code out elsewhere
+	cp "$EXAMPLES/factors.js" code/f.js
+	oys-capnp --js code/f.js --port "$PORT" -o out/c.capnp
+	grep -q 'embed "../code/f.js"' out/c.capnp
+	[ -z "$(ls -A out | grep -v '^c.capnp$')" ]
+	cd elsewhere
+	serve_workerd "$T/out/c.capnp"
+	run -0 post / '{"num": 10}'
+	[ "$output" = '{"num":10,"factors":[2,5]}' ]
+}
+
+# A sink on loopback that answers anything and logs every connection.
+start_sink() {
+	SINK_PORT=$(oys-port)
+	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\n' >"$T/sink.sh"
+	chmod +x "$T/sink.sh"
+	start_bg "$T/sink.log" socat -d -d "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/sink.sh"
+	wait_port "$SINK_PORT"
+	: >"$T/sink.log" # forget wait_port's own probe
+}
+
+# try_outbound POLICY: every spelling of loopback is refused by policy, and the sink sees nothing.
+try_outbound() {
+	cp "$FIXTURES/js/outbound.js" f.js
+	oys-capnp --js f.js --port "$PORT" --outbound "$1" >c.capnp
+	serve_workerd c.capnp
+	local u
+	for u in "127.0.0.1:$SINK_PORT" "127.1:$SINK_PORT" "2130706433:$SINK_PORT" "0x7f000001:$SINK_PORT" \
+		"[::ffff:127.0.0.1]:$SINK_PORT" "[::1]:$SINK_PORT" "localhost:$SINK_PORT" "0.0.0.0:$SINK_PORT" \
+		"169.254.169.254"; do
+		run -0 curl -sS --max-time 10 -G --data-urlencode "u=http://$u/" "http://127.0.0.1:$PORT/"
+		[[ $output == "refused: "* ]] || { echo "reached $u: $output"; return 1; }
+	done
+	# Refused by workerd's policy (not by a dead sink), and the sink saw no connection.
+	grep -q "connecting to 127.0.0.1:$SINK_PORT is not allowed" "$T/workerd.log"
+	! grep -q 'accepting connection' "$T/sink.log"
+	curl -sS --max-time 5 "http://127.0.0.1:$SINK_PORT/" | grep -q secret # the sink itself works
+}
+
+@test "outbound none (the default): fetch() reaches no loopback server" {
+	start_sink
+	try_outbound none
+	grep -q 'network = (allow = \[\])' c.capnp
+}
+
+@test "outbound public: loopback and link-local are still refused" {
+	start_sink
+	try_outbound public
+}
+
+@test "outbound CIDRs: even 0.0.0.0/0 and ::/0 never reach loopback" {
+	start_sink
+	try_outbound 0.0.0.0/0,::/0
+	grep -q '"local"' c.capnp
+}
+
+@test "OYS_OUTBOUND sets the policy when no flag is given" {
+	cp "$EXAMPLES/factors.js" f.js
+	OYS_OUTBOUND=public oys-capnp --js f.js >c.capnp
+	grep -q 'allow = \["public"\]' c.capnp
+}
+
+@test "a bad outbound policy is refused before any config is written" {
+	cp "$EXAMPLES/factors.js" f.js
+	run -64 --separate-stderr oys-capnp --js f.js --outbound '10.0.0.0/8"], deny = ['
+	[ -z "$output" ]
+	[ "$stderr" = "oys-capnp: outbound policy: '10.0.0.0/8\"]' is not a CIDR (like 10.0.0.0/8), public or private" ]
+	run -64 --separate-stderr oys-capnp --js f.js --outbound 10.0.0.0/33
+	[ "$stderr" = "oys-capnp: outbound policy: '10.0.0.0/33' is not a CIDR (like 10.0.0.0/8), public or private" ]
+	run -64 --separate-stderr oys-capnp --js f.js --outbound ''
+	[ "$stderr" = "oys-capnp: outbound policy is empty (use none, public or CIDRs)" ]
+}
+
+@test "a syntax error makes workerd fail at start with the line of the error" {
+	cp "$FIXTURES/js/syntax-error.js" f.js
+	oys-capnp --js f.js --port "$PORT" >c.capnp
+	run -1 --separate-stderr timeout 20 "$WORKERD" serve c.capnp
+	[[ $stderr == *"Uncaught SyntaxError: missing ) after argument list"* ]]
+	[[ $stderr == *"at worker.js:2:"* ]]
+}
+
+@test "quotes and backslashes in a file name are escaped, and workerd reads the file" {
+	name='we"ird\na$me `x`.js'
+	cp "$EXAMPLES/factors.js" "$name"
+	oys-capnp --js "$name" --port "$PORT" >c.capnp
+	grep -qF 'embed "we\"ird\\na$me `x`.js"' c.capnp
+	serve_workerd c.capnp
+	run -0 post / '{"num": 6}'
+	[ "$output" = '{"num":6,"factors":[2,3]}' ]
+}
+
+@test "a newline in a file name is refused: nothing is written" {
+	name=$'evil.js")]);\nconst x = ("'
+	cp "$EXAMPLES/factors.js" "$name"
+	run -64 --separate-stderr oys-capnp --js "$name" -o c.capnp
+	[ -z "$output" ]
+	[ "$stderr" = "oys-capnp: code file name contains a control character" ]
+	[ ! -e c.capnp ]
+}
+
+@test "../ in a path stays a plain relative path inside a string" {
+	mkdir -p a/b
+	cp "$EXAMPLES/factors.js" f.js
+	cd a/b
+	oys-capnp --js ../../f.js --port "$PORT" >c.capnp
+	[ "$(grep -c embed c.capnp)" = 1 ]
+	grep -q 'embed "../../f.js"' c.capnp
+	serve_workerd c.capnp
+	run -0 post / '{"num": 4}'
+	[ "$output" = '{"num":4,"factors":[2,2]}' ]
+}
+
+@test "bad values are refused with one line: date, flag, socket name, port" {
+	cp "$EXAMPLES/factors.js" f.js
+	run -64 --separate-stderr oys-capnp --js f.js --compat-date '2024-01-01"'
+	[ "$stderr" = "oys-capnp: compatibility date '2024-01-01\"' is not YYYY-MM-DD" ]
+	run -64 --separate-stderr oys-capnp --js f.js --compat-flag 'nodejs_compat", "x'
+	[ "$stderr" = "oys-capnp: compatibility flag 'nodejs_compat\", \"x' is not a flag name" ]
+	run -64 --separate-stderr oys-capnp --js f.js --socket 'a b'
+	[ "$stderr" = "oys-capnp: socket name 'a b': use letters, digits, '-' and '_'" ]
+	run -64 --separate-stderr oys-capnp --js f.js --port 70000
+	[ "$stderr" = "oys-capnp: --port: '70000' is not a whole number from 1 to 65535 (see oys-capnp --help)" ]
+}
+
+@test "compatibility date and flags reach the config and workerd accepts them" {
+	cp "$EXAMPLES/factors.js" f.js
+	oys-capnp --js f.js --port "$PORT" --compat-date 2024-09-23 --compat-flag nodejs_compat >c.capnp
+	grep -q 'compatibilityDate = "2024-09-23"' c.capnp
+	grep -q 'compatibilityFlags = \[ "nodejs_compat" \]' c.capnp
+	serve_workerd c.capnp
+	run -0 post / '{"num": 9}'
+	[ "$output" = '{"num":9,"factors":[3,3]}' ]
+}
+
+@test "a missing code file is exit 66, a Wasm binary given as --js is exit 65" {
+	run -66 --separate-stderr oys-capnp --js nope.js
+	[ "$stderr" = "oys-capnp: cannot open nope.js: No such file or directory" ]
+	printf '\0asm\1\0\0\0' >m.wasm
+	run -65 --separate-stderr oys-capnp --js m.wasm
+	[ "$stderr" = "oys-capnp: m.wasm is a WebAssembly binary: use --wasm" ]
+}
+
+@test "a Wasm module gets the Wasm template with the glue next to it" {
+	printf '\0asm\1\0\0\0' >m.wasm
+	oys-capnp --code m.wasm >c.capnp
+	grep -q 'wasm = embed "m.wasm"' c.capnp
+	grep -q 'esModule = embed ".*wasm-glue.js"' c.capnp
+}
+
+@test "a broken template is a configuration error (78) naming it" {
+	mkdir -p share/templates
+	printf 'bad @@NOPE@@\n' >share/templates/worker-esm.capnp
+	cp "$EXAMPLES/factors.js" f.js
+	OYS_SHARE_DIR=$T/share run -78 --separate-stderr oys-capnp --js f.js
+	[ "$stderr" = "oys-capnp: template worker-esm.capnp: unknown placeholder @@NOPE@@" ]
+	OYS_SHARE_DIR=$T/nowhere run -78 --separate-stderr oys-capnp --js f.js
+	[ "$stderr" = "oys-capnp: OYS_SHARE_DIR $T/nowhere has no templates directory" ]
+}
