@@ -2,6 +2,7 @@
  * capnp strings, atomic writes, request directories. */
 #include "tap.h"
 #include "../../lib/capnp.h"
+#include "../../lib/codec.h"
 #include "../../lib/file.h"
 #include "../../lib/json.h"
 #include "../../lib/opt.h"
@@ -98,5 +99,34 @@ int main(void)
 	ok(access(r1.path, F_OK) < 0, "closing removes the directory");
 	r1.keep = 0;
 	ok(oys_rm_rf(tmp, NULL) == 0 && access(tmp, F_OK) < 0, "rm -rf");
+
+	struct oys_buf h = OYS_BUF_INIT, d = OYS_BUF_INIT;
+	oys_hex_encode(&h, "\x00\xff" "A", 3);
+	ok(strcmp(h.data, "00ff41") == 0, "hex encode");
+	ok(oys_hex_decode(&d, "00FF41", 6) == 0 && d.len == 3 && memcmp(d.data, "\x00\xff" "A", 3) == 0, "hex decode");
+	oys_buf_reset(&d);
+	ok(oys_hex_decode(&d, "0g", 2) < 0 && oys_hex_decode(&d, "abc", 3) < 0, "bad hex refused");
+	static const char *const vec[][2] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
+	                                     {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+	int b64ok = 1;
+	for (size_t i = 0; i < 7; i++) {
+		oys_buf_reset(&h);
+		oys_buf_reset(&d);
+		oys_base64_encode(&h, vec[i][0], strlen(vec[i][0]));
+		oys_base64_decode(&d, vec[i][1], strlen(vec[i][1]));
+		b64ok &= strcmp(h.data ? h.data : "", vec[i][1]) == 0 && d.len == strlen(vec[i][0]) &&
+		         memcmp(d.data, vec[i][0], d.len) == 0;
+	}
+	ok(b64ok, "base64 RFC 4648 test vectors both ways");
+	oys_buf_reset(&d);
+	ok(oys_base64_decode(&d, "Zm9v\nYmE", 8) == 0 && d.len == 5, "whitespace and missing padding accepted");
+	oys_buf_reset(&d);
+	ok(oys_base64_decode(&d, "Zm9v!", 5) < 0 && oys_base64_decode(&d, "Zh==", 4) < 0 &&
+	   oys_base64_decode(&d, "Z", 1) < 0, "bad alphabet, non-zero padding bits, lone char refused");
+	char sha[65];
+	oys_sha256_hex("abc", 3, sha);
+	ok(strcmp(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0, "sha256");
+	oys_buf_free(&h);
+	oys_buf_free(&d);
 	return tap_done();
 }
