@@ -16,6 +16,16 @@
 
 #define OYS_CGROUP_DEFAULT_PREFIX "workerd_"
 
+/* Defaults of a pool, from measurements (see man/oys-cgroup.1): a minimal worker peaks at
+ * 12-14 MiB, ordinary functions at 60-100 MiB; workerd runs 2 threads here and V8's worker pool
+ * grows with the cores (at most 16); its start takes about 85 ms of CPU, which 0.5 core barely
+ * slows. */
+#define OYS_CGROUP_DEFAULT_MEMORY (128ULL << 20)
+#define OYS_CGROUP_DEFAULT_CPU 0.5
+#define OYS_CGROUP_DEFAULT_PIDS 64L
+#define OYS_CGROUP_MAX_COUNT 1024       /* cgroups in a pool, at most */
+#define OYS_CGROUP_CPU_PERIOD_US 100000 /* the CPU limit is a quota per 100 ms period */
+
 struct oys_cgroup_limits {
 	unsigned long long memory;  /* bytes; 0: keep the pool's */
 	double cpu;                 /* cores (0.5 = half a core); 0: keep the pool's */
@@ -40,6 +50,13 @@ struct oys_cgroup_stat {
 	unsigned long long oom_kills_total; /* since the cgroup was created */
 	long tasks;                         /* tasks in it now */
 	int busy;                           /* reserved by someone */
+	/* added by the implementation: */
+	double cpu_limit;                   /* cores; 0: no limit */
+	long pids_limit;                    /* 0: no limit */
+	long pids_current;                  /* what the pids limit counts: threads, and exited
+	                                       tasks not yet reaped */
+	long holder;                        /* pid of the reserving process as it recorded itself,
+	                                       0 when unknown or not busy */
 };
 
 /* Creates (or updates the limits of) the pool. */
@@ -74,5 +91,58 @@ int oys_cgroup_pool_count(const char *prefix, int *total, int *busy, struct oys_
 /* Whether name is a valid pool cgroup name (letters, digits, '_', '-'; no '/', no "..";
  * at most 100 bytes). */
 int oys_cgroup_valid_name(const char *name);
+
+/* ---- added by the implementation ----
+ *
+ * Notes on the functions above:
+ *  - prefix NULL means $OYS_CGROUP_PREFIX, else OYS_CGROUP_DEFAULT_PREFIX.
+ *  - oys_cgroup_setup(): count <= 0 means oys_cgroup_auto_count(); zero fields of lim mean the
+ *    defaults above. The pool's limits are also written to RUNTIME/cgroup/PREFIX.limits, from
+ *    which a reservation without per-request limits restores them.
+ *  - oys_cgroup_open() accepts only PREFIX<index> of the pool named by $OYS_CGROUP_PREFIX (so a
+ *    typo cannot reach a cgroup that is not the pool's); unknown: OYS_ENOINPUT; a bad name:
+ *    OYS_EUSAGE. Its oom_base is the one the holder recorded in the lock file.
+ *  - oys_cgroup_release() acts only on a cgroup this process reserved (lockfd >= 0); for one
+ *    that was only opened it just frees private resources.
+ *  - Not root (cannot write the cgroup files): OYS_ENOPERM, nothing changed.
+ *  - The hot path (reserve, enter, attach, stat, kill, release) uses plain file I/O on paths
+ *    resolved once per process from /proc/self/mountinfo; libcgroup, whose cgroup_init() takes
+ *    about 3 ms, is used by setup and teardown only. */
+
+/* Whether prefix can name a pool: 1-90 bytes of letters, digits, '_', '-', not ending in a
+ * digit (so that PREFIX<index> is unambiguous). */
+int oys_cgroup_valid_prefix(const char *prefix);
+/* The prefix in effect: flag if not NULL, else $OYS_CGROUP_PREFIX, else the default. */
+const char *oys_cgroup_prefix(const char *flag);
+
+/* The number of cgroups in the pool (0 when there is none) and the hierarchy version. */
+int oys_cgroup_pool_size(const char *prefix, int *count, int *version, struct oys_err *e);
+/* Opens member index of the pool (like oys_cgroup_open). */
+int oys_cgroup_member(const char *prefix, int index, struct oys_cgroup *cg, struct oys_err *e);
+/* oys_cgroup_open() with an explicit prefix. */
+int oys_cgroup_open_pool(const char *prefix, const char *name, struct oys_cgroup *cg,
+                         struct oys_err *e);
+
+/* Resets the memory peak and CPU counters and takes the current OOM-kill count as the new
+ * baseline (recorded in the lock file, so other processes' stat see it). */
+int oys_cgroup_reset(struct oys_cgroup *cg, struct oys_err *e);
+
+/* Pool size for --count auto: (MemAvailable - what the system keeps) / memory, at least 1.
+ * The system keeps 2 GiB, or half of MemAvailable when that is under 4 GiB. */
+int oys_cgroup_auto_count(unsigned long long memory, int *count, struct oys_err *e);
+
+/* For the command line. oys_cgroup_hold() hands a reservation to a small holder process
+ * (named oys-cg-hold, in its own session, no open files but the lock) that keeps it until it
+ * gets SIGTERM or dies; the caller's lockfd is closed. */
+int oys_cgroup_hold(struct oys_cgroup *cg, pid_t *holder, struct oys_err *e);
+/* Runs argv inside the cgroup (exec, same pid), with OYS_CGROUP=name in its environment. A
+ * reservation held in cg stays held by argv for its life (the lock fd is inherited). Returns
+ * only on failure: OYS_ENOTFOUND (127) or OYS_EEXEC (126). */
+int oys_cgroup_exec(struct oys_cgroup *cg, char *const argv[], struct oys_err *e);
+/* Ends the reservation of an opened cgroup, whoever holds it: a holder of oys_cgroup_hold()
+ * gets SIGTERM, a command of oys_cgroup_exec() is killed with the cgroup's tasks; a cgroup
+ * reserved by another program (oys-run) is refused with OYS_EUNAVAIL. Then what is left in the
+ * cgroup is killed. A free cgroup: leftovers are killed, and that is all. */
+int oys_cgroup_release_name(struct oys_cgroup *cg, struct oys_err *e);
 
 #endif

@@ -119,6 +119,25 @@ int oys_write_atomic(const char *path, const void *data, size_t len, mode_t mode
 	return 0;
 }
 
+int oys_write_new(const char *path, const void *data, size_t len, mode_t mode, struct oys_err *e)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return oys_err_sys(e, OYS_ECANTCREAT, "cannot create %s", path);
+	if (oys_write_all(fd, data, len) < 0) {
+		oys_err_sys(e, OYS_EIO, "cannot write %s", path);
+		close(fd);
+		unlink(path);
+		return OYS_EIO;
+	}
+	if (close(fd) < 0) {
+		oys_err_sys(e, OYS_EIO, "cannot write %s", path);
+		unlink(path);
+		return OYS_EIO;
+	}
+	return 0;
+}
+
 int oys_mkdir_p(const char *path, mode_t mode, struct oys_err *e)
 {
 	char p[PATH_MAX];

@@ -23,6 +23,10 @@ int oys_write_all(int fd, const void *p, size_t n);
 int oys_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                      struct oys_err *e);
 
+/* Writes a new file (it must not exist; symlinks are not followed) without fsync: for scratch
+ * files of one request, which need no durability, only to be whole before they are used. */
+int oys_write_new(const char *path, const void *data, size_t len, mode_t mode, struct oys_err *e);
+
 /* mkdir -p with mode for the directories it creates. */
 int oys_mkdir_p(const char *path, mode_t mode, struct oys_err *e);
 

@@ -187,6 +187,8 @@ void oys_opt_init(struct oys_opt *o, int argc, char **argv, const struct oys_too
 		} else if (argc < 2) {
 			fputs(t->usage, stderr);
 			exit(OYS_EUSAGE);
+		} else if (argv[1][0] == '-') {
+			oys_usage_error("unknown option %s", argv[1]);
 		} else {
 			oys_usage_error("unknown command '%s'", argv[1]);
 		}

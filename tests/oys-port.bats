@@ -8,7 +8,8 @@ teardown() { common_teardown; }
 @test "prints a port that is free: a server can listen on it" {
 	run -0 --separate-stderr oys-port
 	[[ $output =~ ^[0-9]+$ ]]
-	[ "$output" -ge 1 ] && [ "$output" -le 65535 ]
+	[ "$output" -ge 1 ]
+	[ "$output" -le 65535 ]
 	[ -z "$stderr" ]
 	port=$output
 	start_bg "$T/socat.log" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" SYSTEM:'echo hello'

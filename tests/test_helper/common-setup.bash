@@ -17,7 +17,7 @@ common_setup() {
 	# Nothing from the caller's environment leaks into a test.
 	local v
 	for v in $(compgen -e); do
-		case $v in OYS_* | TCP* | SOCAT_* | PROTO) unset "$v" ;; esac
+		case $v in OYS_TEST_BIN) ;; OYS_* | TCP* | SOCAT_* | PROTO) unset "$v" ;; esac
 	done
 	export PATH="${OYS_TEST_BIN:-$ROOT/bin}:$PATH"
 	export OYS_RUNTIME_DIR=$BATS_TEST_TMPDIR/run
@@ -44,9 +44,10 @@ common_teardown() {
 		sleep 0.1
 	done
 	while read -r pid; do
-		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 	done <"$BATS_TEST_TMPDIR/.bg-pids"
 	: >"$BATS_TEST_TMPDIR/.bg-pids"
+	return 0
 }
 
 # start_bg LOGFILE CMD...: runs CMD in its own process group, output to LOGFILE; sets BG_PID.
