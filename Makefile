@@ -66,7 +66,7 @@ $(B)/share:
 UNITS      := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 $(B)/unit/%: tests/unit/%.c $(patsubst %,$(B)/obj/lib/%.o,$(patsubst lib/%.c,%,$(LIBSRC)))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Ilib -o $@ $(filter %.c %.o,$^) -lcurl -ljq -lcbor -lssl -lcrypto -lcgroup -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ilib -o $@ $(filter %.c %.o,$^) -ljq -lcbor -lssl -lcrypto -lcgroup -lm
 unit: $(addprefix $(B)/unit/,$(UNITS))
 
 deps:

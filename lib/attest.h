@@ -56,4 +56,88 @@ int oys_attest_fetch(const char *url, struct oys_buf *doc, struct oys_err *e);
 /* Parses "N=HEX" into a PCR entry; returns 0 or -1. */
 int oys_attest_parse_pcr(const char *s, struct oys_attest_pcr *out);
 
+/* ---- additions (beyond the first contract) ---- */
+
+/* Limits of a document (raw bytes) and of encoded input (hex, base64 with whitespace). */
+#define OYS_ATTEST_DOC_MAX 65536
+#define OYS_ATTEST_INPUT_MAX (4 * OYS_ATTEST_DOC_MAX)
+
+/* The AWS Nitro Enclaves root G1, under the share directory, and the SHA-256 of its DER
+ * encoding as AWS publishes it. The default root is refused when it does not match. */
+#define OYS_ATTEST_AWS_ROOT "certs/aws-nitro-root-g1.pem"
+#define OYS_ATTEST_AWS_ROOT_SHA256 "641a0321a3e244efe456463195d606317ed7cdcc3c1756e09893f3c68f79bb5b"
+
+/* What a requester may ask the attestation server to put into a document (Nitro API query
+ * parameters public_key, user_data, nonce). NULL: not asked for. */
+struct oys_attest_extra {
+	const unsigned char *public_key;
+	size_t public_key_len;          /* at most 1024 */
+	const unsigned char *user_data;
+	size_t user_data_len;           /* at most 512 */
+	const unsigned char *nonce;
+	size_t nonce_len;               /* at most 512 */
+};
+#define OYS_ATTEST_PUBLIC_KEY_MAX 1024
+#define OYS_ATTEST_USER_DATA_MAX 512
+#define OYS_ATTEST_NONCE_MAX 512
+
+/* The limits above as values (for tools whose sources must name no OYS_ constant that is not
+ * an environment variable), and where things are. */
+struct oys_attest_limits {
+	size_t public_key, user_data, nonce; /* the maxima above */
+	size_t pcrs;                         /* OYS_ATTEST_MAX_PCRS */
+	size_t input;                        /* OYS_ATTEST_INPUT_MAX */
+	const char *default_url;             /* OYS_ATTEST_DEFAULT_URL */
+	const char *aws_root;                /* OYS_ATTEST_AWS_ROOT, under the share directory */
+	const char *dev_subdir;              /* OYS_ATTEST_DEV_SUBDIR, under the runtime directory */
+};
+extern const struct oys_attest_limits oys_attest_limits;
+
+/* oys_attest_fetch() with the extra fields as query parameters (hex). A URL that already names
+ * /attestation/raw or /attestation/hex is used as it is; a hex answer is decoded. */
+int oys_attest_fetch_with(const char *url, const struct oys_attest_extra *x, struct oys_buf *doc,
+                          struct oys_err *e);
+
+/* Parses a moment: unix seconds ("1725597192") or RFC 3339 ("2024-09-06T04:33:12Z",
+ * "2024-09-06T06:33:12.5+02:00"). Returns 0 or -1. */
+int oys_attest_parse_time(const char *s, time_t *out);
+
+/* The COSE Sig_structure ["Signature1", protected, h'', payload] as CBOR, the bytes an ES384
+ * signature covers (shared by the verifier and the development issuer). 0 or -1. */
+int oys_attest_sig_structure(const unsigned char *prot, size_t prot_len,
+                             const unsigned char *payload, size_t payload_len, struct oys_buf *out);
+
+/* ---- the development issuer (lib/attestdev.c; only oys-attest links it) ----
+ *
+ * A development CA (P-384 root -> intermediate) is generated once into a state directory
+ * (root.pem, root.key, ca.pem, ca.key); each document gets a fresh P-384 leaf valid for three
+ * hours, signed by the intermediate, and is signed by the leaf like a Nitro document: all
+ * fields, cabundle [root, intermediate], digest SHA384, PCRs 0..15 of 48 bytes where
+ * PCR0 = image digest, PCR1 = SHA-384(digest || 0x01), PCR2 = SHA-384(digest || 0x02), the
+ * others zero. */
+#define OYS_ATTEST_DEV_SUBDIR "attest-dev"
+
+struct oys_attest_dev {
+	const char *state_dir;          /* NULL: RUNTIME/attest-dev (OYS_RUNTIME_DIR) */
+	unsigned char image_digest[48]; /* PCR0 */
+	struct oys_attest_extra x;      /* public_key, user_data, nonce of the next document */
+};
+
+/* The default image digest: SHA-384 of the empty string (an empty image). */
+void oys_attest_dev_default_digest(unsigned char out[48]);
+/* The image digest of a file: its SHA-384. */
+int oys_attest_dev_file_digest(const char *path, unsigned char out[48], struct oys_err *e);
+/* PCRs 0..15 for an image digest. */
+void oys_attest_dev_pcrs(const unsigned char digest[48], unsigned char pcrs[16][48]);
+/* Creates the CA in the state directory unless it is there (under a lock, so concurrent first
+ * requests agree), and gives the path of its root certificate (PEM). */
+int oys_attest_dev_init(const char *state_dir, char *root_pem, size_t sz, struct oys_err *e);
+/* Issues one document (raw CBOR) into doc. */
+int oys_attest_dev_issue(const struct oys_attest_dev *d, struct oys_buf *doc, struct oys_err *e);
+/* Serves one HTTP request read from in, answered on out: GET /attestation/raw or
+ * /attestation/hex with optional public_key, user_data, nonce query parameters (hex), as the
+ * Oyster attestation server does. Logs one event line. Returns 0 once answered (errors are
+ * answered too), or an error when out is gone. */
+int oys_attest_dev_serve(int in, int out, const struct oys_attest_dev *d, struct oys_err *e);
+
 #endif
