@@ -68,7 +68,7 @@ subcommands() {
 @test "every long option a tool accepts is documented in its man page" {
 	for t in $(tools); do
 		for s in "" $(subcommands "$t"); do
-			for o in $("$t" ${s:+"$s"} --complete ${s:+"$s"} --); do
+			for o in $("$t" --complete ${s:+"$s"} --); do
 				[ "$o" = --help ] || [ "$o" = --version ] && continue
 				grep -qF -- "Fl -${o#--}" "$ROOT/man/$t.1" || { echo "$t.1 does not document $o"; return 1; }
 			done

@@ -1,0 +1,455 @@
+/* oys-store: the code store: put, get, list, remove, name code; serve it to attested enclaves. */
+#include "../lib/attest.h"
+#include "../lib/err.h"
+#include "../lib/file.h"
+#include "../lib/json.h"
+#include "../lib/listen.h"
+#include "../lib/opt.h"
+#include "../lib/store.h"
+#include "../lib/storesrv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STORE_HELP "  -s, --store DIR       the store directory (default $OYS_STORE, then " OYS_DEFAULT_STORE ")\n"
+
+static const char usage[] =
+	"usage: oys-store COMMAND [options]\n"
+	"\n"
+	"A content-addressed code store: a directory of files named by the SHA-256 of their\n"
+	"content (the code_id), written atomically, with optional names pointing to ids.\n"
+	"\n"
+	"  put FILE|-... [--name NAME]   store code, print its code_id\n"
+	"  get ID|NAME [-o FILE]         print (or write) the code\n"
+	"  ls [--json]                   list the store\n"
+	"  rm ID|NAME                    remove code by id, or remove a name\n"
+	"  name NAME [ID]                point NAME at ID (updating code), or print NAME's id\n"
+	"  serve [--listen ADDR]         the storage server: one HTTP request on stdin/stdout\n"
+	"\n"
+	"Every command takes -s, --store DIR. See oys-store COMMAND --help.\n"
+	"Environment: OYS_STORE.\n";
+
+static const char usage_put[] =
+	"usage: oys-store put [-s DIR|URL] [--name NAME] [--max-size SIZE] [--token-file FILE]\n"
+	"                     FILE|-...\n"
+	"\n"
+	"Stores each FILE (- is standard input) and prints its code_id, one per line.\n"
+	"Storing the same code again is harmless. With a storage server URL as the store, the\n"
+	"code is uploaded (POST URL/code) and the id it answers is checked.\n"
+	"\n"
+	"  -s, --store DIR|URL   the store directory, or a storage server (default $OYS_STORE,\n"
+	"                        then " OYS_DEFAULT_STORE ")\n"
+	"  -t, --token-file FILE with a URL: the operator token (default $OYS_STORE_TOKEN)\n"
+	"  -n, --name NAME       also point NAME at the code (one FILE only)\n"
+	"  -m, --max-size SIZE   refuse code larger than SIZE (default 64M)\n";
+
+static const char usage_get[] =
+	"usage: oys-store get [-s DIR] [-o FILE] ID|NAME\n"
+	"\n"
+	"Prints the code, verified against its id.\n"
+	"\n"
+	STORE_HELP
+	"  -o, --output FILE     write it to FILE (atomically, mode 0600) instead\n";
+
+static const char usage_ls[] =
+	"usage: oys-store ls [-s DIR] [--json]\n"
+	"\n"
+	"Lists the store: ID, size in bytes, and the names pointing to it, one code per line.\n"
+	"\n"
+	STORE_HELP
+	"  -j, --json            a JSON array of {id, size, mtime, names}\n";
+
+static const char usage_rm[] =
+	"usage: oys-store rm [-s DIR] ID|NAME...\n"
+	"\n"
+	"Removes code by id (names pointing to it stay, dangling), or removes a name.\n"
+	"\n"
+	STORE_HELP;
+
+static const char usage_name[] =
+	"usage: oys-store name [-s DIR] NAME [ID]\n"
+	"\n"
+	"With ID: points NAME at ID, which must be in the store (this is how code is updated).\n"
+	"Without: prints the id NAME points to.\n"
+	"\n"
+	STORE_HELP;
+
+static const char usage_serve[] =
+	"usage: oys-store serve [-s DIR] [--listen ADDR] [--root PEM] [--pcr N=HEX]...\n"
+	"                       [--max-age S] [--token-file FILE] [--max-size SIZE]\n"
+	"\n"
+	"Reads one HTTP request on stdin and answers on stdout (run it behind\n"
+	"socat TCP-LISTEN:PORT,fork EXEC:'oys-store serve'), or listens itself with --listen.\n"
+	"  POST /code     upload (body: the code; ?name=NAME); 201 {\"code_id\": ID}\n"
+	"  POST /load     {\"key\": ID} with header Attestation: <base64 document>: the code,\n"
+	"                 only when the document verifies against --root and the --pcr policy\n"
+	"  GET  /healthz  ok\n"
+	"\n"
+	STORE_HELP
+	"  -l, --listen ADDR     listen on ADDR (HOST:PORT or PORT on 127.0.0.1), fork per request\n"
+	"  -r, --root PEM        trusted root certificate of attestation documents\n"
+	"                        (default $OYS_ATTEST_ROOT, then the AWS Nitro root)\n"
+	"  -p, --pcr N=HEX       PCR N must equal HEX; repeatable (default $OYS_ATTEST_PCRS,\n"
+	"                        \"N=HEX,...\"); without any, /load refuses every document\n"
+	"  -a, --max-age S       documents older than S seconds are refused (default\n"
+	"                        $OYS_ATTEST_MAX_AGE, then 300; 0: no limit)\n"
+	"  -t, --token-file FILE uploads need Authorization: Bearer <the token in FILE>\n"
+	"                        (default: the token in $OYS_STORE_TOKEN; none: uploads are open)\n"
+	"  -m, --max-size SIZE   largest upload (default 64M; 413 beyond)\n"
+	"  -c, --max-children N  with --listen: requests served at once (default 64)\n";
+
+#define STORE_OPT {"store", required_argument, NULL, 's'}
+
+static const struct option opts_put[] = {STORE_OPT, {"name", required_argument, NULL, 'n'},
+                                         {"max-size", required_argument, NULL, 'm'},
+                                         {"token-file", required_argument, NULL, 't'}, {0}};
+static const struct option opts_get[] = {STORE_OPT, {"output", required_argument, NULL, 'o'}, {0}};
+static const struct option opts_ls[] = {STORE_OPT, {"json", no_argument, NULL, 'j'}, {0}};
+static const struct option opts_store[] = {STORE_OPT, {0}};
+static const struct option opts_serve[] = {
+	STORE_OPT,
+	{"listen", required_argument, NULL, 'l'},
+	{"root", required_argument, NULL, 'r'},
+	{"pcr", required_argument, NULL, 'p'},
+	{"max-age", required_argument, NULL, 'a'},
+	{"token-file", required_argument, NULL, 't'},
+	{"max-size", required_argument, NULL, 'm'},
+	{"max-children", required_argument, NULL, 'c'},
+	{0},
+};
+
+static const struct oys_complete complete_files[] = {
+	{"store", ":dir"}, {"token-file", ":file"}, {"", ":file"}, {0},
+};
+static const struct oys_complete complete_get[] = {{"store", ":dir"}, {"output", ":file"}, {0}};
+static const struct oys_complete complete_serve[] = {
+	{"store", ":dir"}, {"root", ":file"}, {"token-file", ":file"}, {"max-size", "1M 16M 64M"}, {0},
+};
+static const struct oys_complete complete_store[] = {{"store", ":dir"}, {0}};
+
+/* Candidates for ID|NAME arguments: what is in the store ($OYS_STORE). */
+static void complete_ids(void)
+{
+	struct oys_store s;
+	jv list;
+	if (oys_store_open(&s, NULL, 0, NULL) || oys_store_list(&s, &list, NULL))
+		return;
+	jv_array_foreach(list, i, item) {
+		jv size = jv_object_get(jv_copy(item), jv_string("size"));
+		if (jv_get_kind(size) == JV_KIND_NUMBER)
+			puts(oys_json_get_str(item, "id"));
+		jv_free(size);
+		jv names = jv_object_get(jv_copy(item), jv_string("names"));
+		jv_array_foreach(names, k, n) {
+			puts(jv_string_value(n));
+			jv_free(n);
+		}
+		jv_free(names);
+		jv_free(item);
+	}
+	jv_free(list);
+}
+
+static const struct oys_cmd cmds[] = {
+	{"put", usage_put, "s:n:m:t:", opts_put, complete_files, NULL},
+	{"get", usage_get, "s:o:", opts_get, complete_get, complete_ids},
+	{"ls", usage_ls, "s:j", opts_ls, complete_store, NULL},
+	{"rm", usage_rm, "s:", opts_store, complete_store, complete_ids},
+	{"name", usage_name, "s:", opts_store, complete_store, complete_ids},
+	{"serve", usage_serve, "s:l:r:p:a:t:m:c:", opts_serve, complete_serve, NULL},
+};
+static const struct oys_tool tool = {usage, cmds, sizeof cmds / sizeof cmds[0], NULL};
+
+static struct oys_store store;
+static const char *store_dir; /* --store, else $OYS_STORE, else the default */
+
+static void open_store(int create)
+{
+	struct oys_err e = {0};
+	if (oys_store_open(&store, store_dir, create, &e))
+		oys_die_err(&e);
+}
+
+static void out_flush(void)
+{
+	if (fflush(stdout) == EOF)
+		oys_die_sys(OYS_EIO, "cannot write to standard output");
+}
+
+static int printable(const char *s)
+{
+	for (; *s; s++)
+		if (*s <= ' ' || *s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static char *read_token(const char *file)
+{
+	struct oys_err e = {0};
+	struct oys_buf b = OYS_BUF_INIT;
+	if (file) {
+		if (oys_read_file(file, 4096, &b, &e))
+			oys_die(OYS_ECONFIG, "--token-file: %s", e.msg);
+	} else {
+		const char *t = getenv("OYS_STORE_TOKEN");
+		if (t == NULL || *t == '\0')
+			return NULL;
+		oys_buf_puts(&b, t);
+	}
+	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+		b.data[--b.len] = '\0';
+	if (b.len == 0 || !printable(b.data))
+		oys_die(OYS_ECONFIG, "the upload token %s is empty or not printable ASCII",
+		        file ? file : "in OYS_STORE_TOKEN");
+	return oys_buf_steal(&b, NULL);
+}
+
+/* put to a storage server: POST URL/code. */
+static void put_url(const char *url, const char *file, const char *name, const char *token,
+                    size_t max, char id[65])
+{
+	struct oys_err e = {0};
+	struct oys_buf code = OYS_BUF_INIT;
+	if (oys_read_file(file, max, &code, &e) ||
+	    oys_storesrv_upload(url, token, name, code.data, code.len, id, &e))
+		oys_die_err(&e);
+	oys_buf_free(&code);
+}
+
+static int cmd_put(struct oys_opt *o, const char *name, size_t max, const char *token_file)
+{
+	struct oys_err e = {0};
+	char id[65];
+	if (optind >= o->argc)
+		oys_usage_error("put needs a FILE (or - for standard input)");
+	if (name && optind + 1 != o->argc)
+		oys_usage_error("--name goes with one FILE only");
+	if (name && !oys_store_name_valid(name))
+		oys_usage_error("--name: '%s' is not a name (1-63 of A-Z a-z 0-9 . _ -, not starting with . or -, not a code id)", name);
+	const char *where = oys_conf(store_dir, "OYS_STORE", OYS_DEFAULT_STORE);
+	if (oys_store_is_url(where)) {
+		char *token = read_token(token_file);
+		for (int i = optind; i < o->argc; i++) {
+			put_url(where, o->argv[i], name, token, max, id);
+			printf("%s\n", id);
+		}
+		free(token);
+		out_flush();
+		return 0;
+	}
+	if (token_file)
+		oys_usage_error("--token-file goes with a storage server URL as the store");
+	open_store(1);
+	for (int i = optind; i < o->argc; i++) {
+		const char *f = o->argv[i];
+		int fd = strcmp(f, "-") == 0 ? STDIN_FILENO : open(f, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			oys_die_sys(errno == ENOENT ? OYS_ENOINPUT : OYS_EIO, "cannot open %s", f);
+		if (oys_store_put_fd(&store, fd, fd == STDIN_FILENO ? "standard input" : f, max, id, &e))
+			oys_die_err(&e);
+		if (fd != STDIN_FILENO)
+			close(fd);
+		if (name && oys_store_name_set(&store, name, id, &e))
+			oys_die_err(&e);
+		printf("%s\n", id);
+	}
+	out_flush();
+	return 0;
+}
+
+static int cmd_get(struct oys_opt *o, const char *output)
+{
+	struct oys_err e = {0};
+	struct oys_buf code = OYS_BUF_INIT;
+	char id[65];
+	if (optind + 1 != o->argc)
+		oys_usage_error("get needs one ID or NAME");
+	open_store(0);
+	if (oys_store_resolve(&store, o->argv[optind], id, &e) || oys_store_get(&store, id, 0, &code, &e) ||
+	    oys_write_atomic(output ? output : "-", code.data, code.len, 0600, &e))
+		oys_die_err(&e);
+	oys_buf_free(&code);
+	return 0;
+}
+
+static int cmd_ls(struct oys_opt *o, int json)
+{
+	struct oys_err e = {0};
+	jv list;
+	if (optind < o->argc)
+		oys_usage_error("unexpected argument '%s'", o->argv[optind]);
+	open_store(0);
+	if (oys_store_list(&store, &list, &e))
+		oys_die_err(&e);
+	if (json) {
+		int rc = oys_json_print(list, 1);
+		if (rc)
+			oys_die(rc, "cannot write to standard output");
+		return 0;
+	}
+	jv_array_foreach(list, i, item) {
+		jv size = jv_object_get(jv_copy(item), jv_string("size"));
+		jv names = jv_object_get(jv_copy(item), jv_string("names"));
+		printf("%s\t", oys_json_get_str(item, "id"));
+		if (jv_get_kind(size) == JV_KIND_NUMBER)
+			printf("%.0f\t", jv_number_value(size));
+		else
+			printf("missing\t");
+		jv_array_foreach(names, k, n) {
+			printf("%s%s", k ? "," : "", jv_string_value(n));
+			jv_free(n);
+		}
+		putchar('\n');
+		jv_free(size);
+		jv_free(names);
+		jv_free(item);
+	}
+	jv_free(list);
+	out_flush();
+	return 0;
+}
+
+static int cmd_rm(struct oys_opt *o)
+{
+	struct oys_err e = {0};
+	if (optind >= o->argc)
+		oys_usage_error("rm needs an ID or NAME");
+	open_store(0);
+	for (int i = optind; i < o->argc; i++) {
+		const char *a = o->argv[i];
+		int rc = oys_code_id_kind(a) == OYS_CODE_ID_HASH ? oys_store_rm(&store, a, &e)
+		                                            : oys_store_name_rm(&store, a, &e);
+		if (rc)
+			oys_die_err(&e);
+	}
+	return 0;
+}
+
+static int cmd_name(struct oys_opt *o)
+{
+	struct oys_err e = {0};
+	char id[65];
+	int n = o->argc - optind;
+	if (n < 1 || n > 2)
+		oys_usage_error("name needs NAME, or NAME and ID");
+	const char *name = o->argv[optind];
+	open_store(0);
+	if (n == 2) {
+		if (oys_store_name_set(&store, name, o->argv[optind + 1], &e))
+			oys_die_err(&e);
+		return 0;
+	}
+	if (oys_store_name_get(&store, name, id, &e))
+		oys_die_err(&e);
+	printf("%s\n", id);
+	out_flush();
+	return 0;
+}
+
+/* "N=HEX" entries separated by commas or spaces, as in OYS_ATTEST_PCRS. */
+static void add_pcrs(struct oys_attest_policy *p, const char *list, const char *what)
+{
+	char buf[8192];
+	if (snprintf(buf, sizeof buf, "%s", list) >= (int)sizeof buf)
+		oys_die(OYS_ECONFIG, "%s is too long", what);
+	for (char *save = NULL, *t = strtok_r(buf, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save)) {
+		if (p->npcrs == sizeof p->pcrs / sizeof p->pcrs[0])
+			oys_die(OYS_ECONFIG, "%s: at most %zu PCRs", what, sizeof p->pcrs / sizeof p->pcrs[0]);
+		if (oys_attest_parse_pcr(t, &p->pcrs[p->npcrs]) < 0)
+			oys_die(OYS_ECONFIG, "%s: '%.80s' is not N=HEX (a PCR index and its value in hex)", what, t);
+		p->npcrs++;
+	}
+}
+
+static int cmd_serve(struct oys_opt *o, struct oys_attest_policy *pol, const char **pcr_flags, size_t npcr,
+                     const char *listen, const char *token_file, size_t max, int max_children)
+{
+	struct oys_err e = {0};
+	if (optind < o->argc)
+		oys_usage_error("unexpected argument '%s'", o->argv[optind]);
+	pol->root_pem = oys_conf(pol->root_pem, "OYS_ATTEST_ROOT", NULL);
+	if (npcr) {
+		for (size_t i = 0; i < npcr; i++)
+			add_pcrs(pol, pcr_flags[i], "--pcr");
+	} else if (getenv("OYS_ATTEST_PCRS")) {
+		add_pcrs(pol, getenv("OYS_ATTEST_PCRS"), "OYS_ATTEST_PCRS");
+	}
+	if (pol->max_age_s < 0) {
+		const char *a = oys_conf(NULL, "OYS_ATTEST_MAX_AGE", "300");
+		char *end;
+		errno = 0;
+		pol->max_age_s = strtoll(a, &end, 10);
+		if (errno || end == a || *end || pol->max_age_s < 0)
+			oys_die(OYS_ECONFIG, "OYS_ATTEST_MAX_AGE '%.40s' is not a number of seconds", a);
+	}
+	char *token = read_token(token_file);
+	struct oys_storesrv_conf c = {&store, pol, token, max, 0};
+	open_store(1);
+	signal(SIGPIPE, SIG_IGN);
+	if (listen && oys_listen_fork(listen, max_children, &e))
+		oys_die_err(&e);
+	oys_storesrv_handle(STDIN_FILENO, STDOUT_FILENO, &c);
+	free(token);
+	return 0;
+}
+
+#define MAX_PCR_FLAGS 32
+
+int main(int argc, char **argv)
+{
+	struct oys_opt o;
+	struct oys_attest_policy pol = {0};
+	const char *pcr_flags[MAX_PCR_FLAGS];
+	size_t npcr = 0;
+	const char *dir = NULL, *name = NULL, *output = NULL, *listen = NULL, *token_file = NULL;
+	size_t max = 0;
+	int json = 0, max_children = 64, opt;
+
+	pol.max_age_s = -1;
+	oys_opt_init(&o, argc, argv, &tool);
+	while ((opt = oys_getopt(&o, NULL)) != -1) {
+		switch (opt) {
+		case 's': dir = optarg; break;
+		case 'n': name = optarg; break;
+		case 'o': output = optarg; break;
+		case 'j': json = 1; break;
+		case 'l': listen = optarg; break;
+		case 'r': pol.root_pem = optarg; break;
+		case 'p':
+			if (npcr < MAX_PCR_FLAGS)
+				pcr_flags[npcr++] = optarg;
+			else
+				oys_usage_error("at most %d --pcr", MAX_PCR_FLAGS);
+			break;
+		case 'a': pol.max_age_s = oys_opt_long("--max-age", optarg, 0, 10L * 365 * 86400); break;
+		case 't': token_file = optarg; break;
+		case 'm': max = (size_t)oys_opt_size("--max-size", optarg); break;
+		case 'c': max_children = (int)oys_opt_long("--max-children", optarg, 1, 100000); break;
+		}
+	}
+	if (max == 0)
+		max = OYS_CODE_MAX_DEFAULT;
+	const char *cmd = o.cmd->name;
+	store_dir = dir;
+	int rc;
+	if (strcmp(cmd, "put") == 0)
+		rc = cmd_put(&o, name, max, token_file);
+	else if (strcmp(cmd, "get") == 0)
+		rc = cmd_get(&o, output);
+	else if (strcmp(cmd, "ls") == 0)
+		rc = cmd_ls(&o, json);
+	else if (strcmp(cmd, "rm") == 0)
+		rc = cmd_rm(&o);
+	else if (strcmp(cmd, "name") == 0)
+		rc = cmd_name(&o);
+	else
+		rc = cmd_serve(&o, &pol, pcr_flags, npcr, listen, token_file, max, max_children);
+	oys_opt_free(&o);
+	return rc;
+}

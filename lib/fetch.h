@@ -1,0 +1,58 @@
+/* fetch.h: code by code_id, from wherever it lives, verified.
+ *
+ *  - a content hash (64 lowercase hex) comes from a store directory (read locally) or from a
+ *    storage server URL (POST URL/load {"key": ID} with the header `Attestation: <base64>`,
+ *    the enclave's attestation document); what arrives must hash to the id or it is refused;
+ *  - a transaction hash ("0x" + 64 hex) comes from the calldata of that transaction over
+ *    JSON-RPC (chain.h), sent to the code contract.
+ * Code from a server or a chain is kept in a cache (itself a store directory, so it is
+ * verified on every read): a second fetch of the same id costs a file read.
+ *
+ * The code id helpers oys_code_id_kind() and oys_code_id_valid() are in store.h (included). */
+#ifndef OYS_FETCH_H
+#define OYS_FETCH_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "err.h"
+#include "store.h"
+
+struct oys_fetch_info {
+	char source[16];       /* "store", "server", "chain" or "cache" */
+	char content_hash[65]; /* SHA-256 of the code (for a transaction id too) */
+};
+
+/* Every field may be left 0/NULL: the OYS_* variable named, then the default, is used. */
+struct oys_fetch_opts {
+	const char *store;           /* a directory or an http(s):// storage server; $OYS_STORE */
+	const char *attestation;     /* the attestation document for a storage server: raw CBOR,
+	                                hex or base64; NULL: fetched from the attestation server */
+	size_t attestation_len;
+	const char *attestation_url; /* $OYS_ATTESTATION_URL, then http://127.0.0.1:1300 */
+	const char *rpc_url;         /* $OYS_RPC_URL; unset: transaction ids are refused (78) */
+	const char *contract;        /* $OYS_CODE_CONTRACT */
+	const char *cache_dir;       /* NULL: $OYS_RUNTIME_DIR/cache/code */
+	int no_cache;                /* neither read nor fill the cache */
+	long timeout_ms;             /* each network request; 0: 30 s */
+	size_t max_size;             /* largest code; 0: OYS_CODE_MAX_DEFAULT (64 MiB) */
+	struct oys_fetch_info *info; /* filled on success when not NULL */
+};
+
+/* Fetches the code named by code_id into code (appended). Returns 0 or:
+ *   OYS_EUSAGE    code_id is not a valid id (checked before any path or URL is built)
+ *   OYS_ENOINPUT  unknown id (not in the store, not on the server, no such transaction)
+ *   OYS_EDATA     what arrived does not hash to the id (nothing is returned), malformed
+ *                 calldata, code larger than max_size
+ *   OYS_EUNAVAIL  the storage server, attestation server or RPC cannot be reached or fails
+ *   OYS_ENOPERM   the storage server refused the attestation document; a transaction sent
+ *                 to another contract
+ *   OYS_ETEMPFAIL a timeout; a transaction not yet in a block
+ *   OYS_ECONFIG   no RPC or contract for a transaction id; a bad store setting */
+int oys_fetch_code(const char *code_id, const struct oys_fetch_opts *o, struct oys_buf *code,
+                   struct oys_err *e);
+
+/* Whether store (a --store value) names a storage server rather than a directory. */
+int oys_fetch_is_url(const char *store);
+
+#endif

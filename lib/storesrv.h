@@ -1,0 +1,43 @@
+/* storesrv.h: the storage server (oys-store serve): one HTTP request on a file descriptor,
+ * inetd-style, answered from a store directory.
+ *
+ *   POST /code          upload (the body is the code); 201 {"code_id": ID, "size": N};
+ *                       ?name=NAME also points NAME at it. With a token configured, only
+ *                       with `Authorization: Bearer TOKEN` (401 otherwise).
+ *   POST /load          {"key": ID} with `Attestation: <base64 document>`: 200 and the code
+ *                       only when the document verifies against the root and PCR policy;
+ *                       401 without the header, 403 with the reason otherwise, then 404 for
+ *                       an unknown id (so ids are not probed without a valid document).
+ *   GET  /healthz       200 "ok"
+ * 400 malformed ids and bodies, 405 wrong method, 413 too large, errors as JSON
+ * {"error": {"code", "message"}}. One JSON log line per request on stderr. */
+#ifndef OYS_STORESRV_H
+#define OYS_STORESRV_H
+
+#include <stddef.h>
+
+#include "attest.h"
+#include "err.h"
+#include "store.h"
+
+struct oys_storesrv_conf {
+	const struct oys_store *store;
+	const struct oys_attest_policy *policy; /* NULL or no PCRs: /load refuses every request */
+	const char *token;                      /* NULL: uploads need no token */
+	size_t max_size;                        /* largest upload; 0: OYS_CODE_MAX_DEFAULT */
+	int timeout_ms;                         /* for the whole request to arrive; 0: 30 s */
+};
+
+/* Reads one request from in and answers it on out. Returns the HTTP status answered, or -1
+ * when the peer closed without sending anything. */
+int oys_storesrv_handle(int in, int out, const struct oys_storesrv_conf *c);
+
+/* The client side of POST /code: uploads len bytes to the storage server at url (its base
+ * URL), with the operator token when not NULL and the name when not NULL. The code_id the
+ * server answers must be the SHA-256 of what was sent (else OYS_EDATA). Errors: OYS_ENOPERM
+ * (401: token missing or wrong), OYS_EDATA (400, 413), OYS_EUNAVAIL (unreachable, 5xx),
+ * OYS_ETEMPFAIL (timeout). */
+int oys_storesrv_upload(const char *url, const char *token, const char *name, const void *data,
+                        size_t len, char id[65], struct oys_err *e);
+
+#endif

@@ -1,0 +1,323 @@
+#!/usr/bin/env bats
+# oys-fetch: code by id from a store directory, a storage server that wants an attestation
+# document, or a transaction on a real local chain (anvil); always verified, never partial.
+
+load test_helper/common-setup
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+ZERO_ID=$(printf '0%.0s' {1..64})
+KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 # anvil's first account
+CONTRACT=0x00000000000000000000000000000000000C0DE0                    # checksummed case
+
+# ---- a store directory ----
+
+@test "from a store directory: byte-exact to stdout, and to -o atomically with mode 0600" {
+	head -c 30000 /dev/urandom >blob
+	printf '\0\0\0\0' >>blob
+	id=$(oys-store put blob)
+	oys-fetch "$id" >out
+	cmp blob out
+	mkdir -p d
+	oys-fetch "$id" --store "$OYS_STORE" -o d/code.wasm
+	cmp blob d/code.wasm
+	[ "$(stat -c %a d/code.wasm)" = 600 ]
+	[ "$(ls -A d)" = code.wasm ]
+}
+
+@test "an unknown id is 66, a missing store too; nothing is written" {
+	mkdir -p "$OYS_STORE"
+	run -66 --separate-stderr oys-fetch "$ZERO_ID" -o out
+	[ "$stderr" = "oys-fetch: code $ZERO_ID not found in $OYS_STORE" ]
+	[ -z "$output" ]
+	[ ! -e out ]
+	run -66 --separate-stderr oys-fetch "$ZERO_ID" --store "$T/nowhere"
+	[ "$stderr" = "oys-fetch: code $ZERO_ID not found: store $T/nowhere does not exist" ]
+}
+
+@test "code damaged in the store is refused (65) and nothing is written" {
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	chmod u+w "$OYS_STORE/$id"
+	echo 'steal();' >>"$OYS_STORE/$id"
+	run -65 --separate-stderr oys-fetch "$id" -o out.js
+	[ "$stderr" = "oys-fetch: code $id in $OYS_STORE is damaged: its SHA-256 is $(sha "$OYS_STORE/$id")" ]
+	[ -z "$output" ]
+	[ ! -e out.js ]
+}
+
+# A sink that answers anything and logs every connection, to see that nothing is contacted.
+start_sink() {
+	SINK_PORT=$(oys-port)
+	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\n' >"$T/sink.sh"
+	chmod +x "$T/sink.sh"
+	start_bg "$T/sink.log" socat -d -d "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/sink.sh"
+	wait_port "$SINK_PORT"
+	: >"$T/sink.log" # forget wait_port's own probe
+}
+
+@test "hostile ids are refused (64) before any path or URL is built" {
+	start_sink
+	mkdir -p "$OYS_STORE"
+	echo precious >victim
+	for bad in ../victim ../../etc/passwd "$(printf 'a%.0s' {1..65})" "$(printf 'g%.0s' {1..64})" \
+		"$(printf 'A%.0s' {1..64})" "0x$(printf 'a%.0s' {1..63})" "0x$(printf 'z%.0s' {1..64})" \
+		"$ZERO_ID/../x" "$ZERO_ID?x=1" '' $'0\n1'; do
+		for store in "$OYS_STORE" "http://127.0.0.1:$SINK_PORT"; do
+			run -64 --separate-stderr oys-fetch --store "$store" --rpc "http://127.0.0.1:$SINK_PORT" \
+				--contract 0x0000000000000000000000000000000000000001 -- "$bad"
+			[ -z "$output" ]
+			[[ $stderr == "oys-fetch: '"*"' is not a code id (64 lowercase hex digits, or 0x and 64 hex digits)" ]] ||
+				{ echo "'$bad': $stderr"; return 1; }
+		done
+	done
+	run -64 --separate-stderr oys-fetch ../victim
+	[ "$stderr" = "oys-fetch: '../victim' is not a code id (64 lowercase hex digits, or 0x and 64 hex digits)" ]
+	! grep -q 'accepting connection' "$T/sink.log"
+	[ "$(cat victim)" = precious ]
+}
+
+# ---- a storage server (oys-store serve behind socat) and attestation ----
+
+# start_store ARGS...: oys-store serve ARGS behind socat; URL is its address.
+start_store() {
+	local port
+	port=$(oys-port)
+	{
+		echo '#!/bin/sh'
+		printf 'exec oys-store serve'
+		for a in "$@"; do printf ' %q' "$a"; done
+		echo
+	} >"$T/serve.$port.sh"
+	chmod +x "$T/serve.$port.sh"
+	start_bg "$T/store.log" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/serve.$port.sh"
+	STORE_PID=$BG_PID
+	wait_port "$port"
+	URL=http://127.0.0.1:$port
+}
+
+# A development attestation server on $ATT_URL, its root certificate, the PCR0 of its
+# documents, and one document in $T/doc; the storage server trusts exactly those.
+start_attested_store() {
+	local aport
+	aport=$(oys-port)
+	start_bg "$T/attest.log" oys-attest serve --dev --listen "127.0.0.1:$aport"
+	wait_port "$aport"
+	ATT_URL=http://127.0.0.1:$aport
+	curl -sS --max-time 10 -o "$T/doc" "$ATT_URL/attestation/raw"
+	ROOT_PEM=$OYS_RUNTIME_DIR/attest-dev/root.pem
+	PCR0=$(oys-attest verify --root "$ROOT_PEM" <"$T/doc" | jq -r '.pcrs["0"]')
+	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
+}
+
+@test "from a storage server: the document from a file, from stdin, or fetched from the attestation server" {
+	start_attested_store
+	head -c 20000 /dev/urandom >blob
+	printf '\0\0' >>blob
+	id=$(oys-store put blob)
+	oys-fetch "$id" --store "$URL" --attestation "$T/doc" --no-cache >out1
+	cmp blob out1
+	base64 "$T/doc" | oys-fetch "$id" --store "$URL" --attestation - --no-cache >out2
+	cmp blob out2
+	oys-fetch "$id" --store "$URL" --attestation-url "$ATT_URL" --no-cache -o out3
+	cmp blob out3
+	OYS_STORE=$URL OYS_ATTESTATION_URL=$ATT_URL oys-fetch "$id" --no-cache >out4
+	cmp blob out4
+	[ "$(grep -c '"path":"/load","status":200' "$T/store.log")" = 4 ]
+}
+
+@test "a storage server refusing the document is 77, an unknown id 66, a server down 69" {
+	start_attested_store
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	echo other image >image
+	oys-attest issue --dev --image image -o other.doc
+	run -77 --separate-stderr oys-fetch "$id" --store "$URL" --attestation other.doc -o out
+	[ "$stderr" = "oys-fetch: storage server $URL refused the attestation: attestation refused: pcr 0 mismatch" ]
+	[ ! -e out ]
+	run -66 --separate-stderr oys-fetch "$ZERO_ID" --store "$URL" --attestation "$T/doc"
+	[ "$stderr" = "oys-fetch: code $ZERO_ID not found on $URL" ]
+	port=$(oys-port)
+	run -69 --separate-stderr oys-fetch "$id" --store "http://127.0.0.1:$port" --attestation "$T/doc"
+	[[ $stderr == "oys-fetch: storage server: http://127.0.0.1:$port/load: "* ]]
+	# no attestation server to get a document from
+	run -69 --separate-stderr oys-fetch "$id" --store "$URL" --attestation-url "http://127.0.0.1:$port"
+	[[ $stderr == "oys-fetch: attestation: "* ]]
+	[ -z "$output" ]
+}
+
+@test "a second fetch is served from the cache: the storage server may be gone" {
+	start_attested_store
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	oys-fetch "$id" --store "$URL" --attestation "$T/doc" >first
+	cmp "$EXAMPLES/factors.js" first
+	kill -TERM -- "-$STORE_PID"
+	run -0 oys-fetch "$id" --store "$URL" --attestation "$T/doc"
+	[ "$output" = "$(cat "$EXAMPLES/factors.js")" ]
+	[ -f "$OYS_RUNTIME_DIR/cache/code/$id" ]
+	run -69 oys-fetch "$id" --store "$URL" --attestation "$T/doc" --no-cache
+	# a damaged cache entry is dropped, not served
+	chmod u+w "$OYS_RUNTIME_DIR/cache/code/$id"
+	echo 'evil();' >>"$OYS_RUNTIME_DIR/cache/code/$id"
+	run -69 oys-fetch "$id" --store "$URL" --attestation "$T/doc"
+	[ ! -e "$OYS_RUNTIME_DIR/cache/code/$id" ]
+	# --cache DIR puts it elsewhere
+	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
+	oys-fetch "$id" --store "$URL" --attestation "$T/doc" --cache "$T/mycache" >/dev/null
+	[ -f "$T/mycache/$id" ]
+}
+
+@test "a storage server that sends other bytes than the id names: refused (65), nothing written or cached" {
+	id=$(sha "$EXAMPLES/factors.js")
+	oys-attest issue --dev -o doc
+	port=$(oys-port)
+	cat >liar.sh <<-'EOF'
+		#!/bin/sh
+		printf 'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 22\r\nConnection: close\r\n\r\nsteal(process.env); //'
+		sleep 0.2
+	EOF
+	chmod +x liar.sh
+	start_bg "$T/liar.log" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/liar.sh"
+	wait_port "$port"
+	bad=$(printf 'steal(process.env); //' | sha256sum | cut -d' ' -f1)
+	run -65 --separate-stderr oys-fetch "$id" --store "http://127.0.0.1:$port" --attestation doc -o out.js
+	[ "$stderr" = "oys-fetch: storage server http://127.0.0.1:$port sent code whose SHA-256 is $bad, not $id: refused" ]
+	[ -z "$output" ]
+	[ ! -e out.js ]
+	run -65 --separate-stderr oys-fetch "$id" --store "http://127.0.0.1:$port" --attestation doc
+	[ -z "$output" ]
+	[ -z "$(find "$OYS_RUNTIME_DIR" -type f -path '*cache*' ! -path '*attest-dev*')" ]
+}
+
+# serve_raw RESPONSE: a server on $RAW_URL that answers every request with RESPONSE (printf format).
+serve_raw() {
+	local port
+	port=$(oys-port)
+	# (the short sleep lets socat relay the answer before it sees the script gone)
+	printf '#!/bin/sh\nprintf %q\nsleep 0.2\n' "$1" >"$T/raw.$port.sh"
+	chmod +x "$T/raw.$port.sh"
+	start_bg "$T/raw.log" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/raw.$port.sh"
+	wait_port "$port"
+	RAW_URL=http://127.0.0.1:$port
+}
+
+@test "odd answers from a storage server or an RPC are clean errors, never a crash" {
+	oys-attest issue --dev -o doc
+	serve_raw 'HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n\r\n[1]'
+	run -77 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL" --attestation doc
+	[ "$stderr" = "oys-fetch: storage server $RAW_URL refused the attestation: HTTP 403" ]
+	serve_raw 'HTTP/1.1 503 Unavailable\r\nContent-Length: 8\r\n\r\nnot json'
+	run -69 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL" --attestation doc
+	[ "$stderr" = "oys-fetch: storage server $RAW_URL: HTTP 503" ]
+	for body in '[1]' '{"result": 7}' '{"result": {"hash": 1}}' 'null' '{"jsonrpc":"2.0"'; do
+		serve_raw "HTTP/1.1 200 OK\r\nContent-Length: ${#body}\r\n\r\n$body"
+		run -69 --separate-stderr oys-fetch "0x$ZERO_ID" --rpc "$RAW_URL" --contract "$CONTRACT"
+		[ -z "$output" ]
+		[[ $stderr == "oys-fetch: RPC $RAW_URL answered "* ]] || { echo "$body: $stderr"; return 1; }
+	done
+	body='{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"boom"}}'
+	serve_raw "HTTP/1.1 200 OK\r\nContent-Length: ${#body}\r\n\r\n$body"
+	run -69 --separate-stderr oys-fetch "0x$ZERO_ID" --rpc "$RAW_URL" --contract "$CONTRACT"
+	[ "$stderr" = "oys-fetch: RPC $RAW_URL: error -32000: boom" ]
+}
+
+# ---- a chain: real anvil, code sent with cast ----
+
+
+start_anvil() {
+	local port
+	port=$(oys-port)
+	start_bg "$T/anvil.log" "$ANVIL" --host 127.0.0.1 --port "$port"
+	ANVIL_PID=$BG_PID
+	wait_port "$port" 30
+	RPC=http://127.0.0.1:$port
+	export OYS_RPC_URL=$RPC OYS_CODE_CONTRACT=$CONTRACT
+}
+
+hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+
+# send_code FILE [TO [cast options]]: a transaction calling store(bytes) with FILE; prints its hash.
+send_code() {
+	local f=$1 to=${2:-$CONTRACT}
+	shift 2 || shift $#
+	"$CAST" send --rpc-url "$RPC" --private-key "$KEY" "$@" "$to" \
+		--data "$("$CAST" calldata 'store(bytes)' "0x$(hex "$f")")" --json | jq -r .transactionHash
+}
+
+@test "chain: JS code and a binary with trailing zeros come back byte-exact from calldata" {
+	start_anvil
+	tx=$(send_code "$EXAMPLES/factors.js")
+	[[ $tx == 0x* ]]
+	oys-fetch "$tx" >got.js
+	cmp "$EXAMPLES/factors.js" got.js
+	{ printf '\0asm\1\0\0\0'; head -c 3000 /dev/urandom; printf '\0%.0s' {1..37}; } >blob.wasm
+	tx2=$(send_code blob.wasm)
+	oys-fetch "$tx2" --rpc "$RPC" --contract "$CONTRACT" -o got.wasm
+	cmp blob.wasm got.wasm
+	# the contract is compared case-insensitively, the hash is accepted in either case
+	oys-fetch "$(tr a-f A-F <<<"${tx2#0x}" | sed 's/^/0x/')" --contract "${CONTRACT,,}" | cmp - blob.wasm
+}
+
+@test "chain: wrong contract 77, unknown hash 66, contract creation 77, chain off 78" {
+	start_anvil
+	tx=$(send_code "$EXAMPLES/factors.js" 0x0000000000000000000000000000000000000bad)
+	run -77 --separate-stderr oys-fetch "$tx" -o out
+	[ "$stderr" = "oys-fetch: transaction $tx is sent to 0x0000000000000000000000000000000000000bad, not to the code contract $CONTRACT" ]
+	[ -z "$output" ]
+	[ ! -e out ]
+	unknown=0x$(printf 'ab%.0s' {1..32})
+	run -66 --separate-stderr oys-fetch "$unknown"
+	[ "$stderr" = "oys-fetch: transaction $unknown not found on $RPC" ]
+	created=$("$CAST" send --rpc-url "$RPC" --private-key "$KEY" --json --create 0x00 | jq -r .transactionHash)
+	run -77 --separate-stderr oys-fetch "$created"
+	[ "$stderr" = "oys-fetch: transaction $created creates a contract, it is not sent to the code contract $CONTRACT" ]
+	unset OYS_RPC_URL
+	run -78 --separate-stderr oys-fetch "$tx"
+	[ "$stderr" = "oys-fetch: transaction $tx: the chain source is off (set --rpc or OYS_RPC_URL)" ]
+	run -64 --separate-stderr oys-fetch "$tx" --rpc "$RPC" --contract 0xnot-an-address
+	[ "$stderr" = "oys-fetch: --contract: '0xnot-an-address' is not an address (0x and 40 hex digits) (see oys-fetch --help)" ]
+}
+
+@test "chain: calldata that is not ABI-encoded bytes is refused (65)" {
+	start_anvil
+	short=$("$CAST" send --rpc-url "$RPC" --private-key "$KEY" --json "$CONTRACT" --data 0xdeadbeef | jq -r .transactionHash)
+	run -65 --separate-stderr oys-fetch "$short"
+	[ "$stderr" = "oys-fetch: transaction $short: calldata of 4 bytes is too short for a selector and ABI-encoded bytes" ]
+	# a length word claiming more bytes than there are
+	lie=0xb374012b$(printf '%064x' 32)$(printf '%064x' 1000)$(printf 'aa%.0s' {1..32})
+	tx=$("$CAST" send --rpc-url "$RPC" --private-key "$KEY" --json "$CONTRACT" --data "$lie" | jq -r .transactionHash)
+	run -65 --separate-stderr oys-fetch "$tx"
+	[ "$stderr" = "oys-fetch: transaction $tx: calldata: length of the bytes argument is larger than the calldata (100 bytes)" ]
+	# an offset pointing outside
+	off=0xb374012b$(printf '%064x' 4096)$(printf '%064x' 1)
+	tx=$("$CAST" send --rpc-url "$RPC" --private-key "$KEY" --json "$CONTRACT" --data "$off" | jq -r .transactionHash)
+	run -65 --separate-stderr oys-fetch "$tx"
+	[ "$stderr" = "oys-fetch: transaction $tx: calldata: offset of the bytes argument is out of range" ]
+	[ -z "$output" ]
+}
+
+@test "chain: a pending transaction is a temporary failure (75) until it is mined" {
+	start_anvil
+	"$CAST" rpc --rpc-url "$RPC" evm_setAutomine false >/dev/null
+	tx=$("$CAST" send --rpc-url "$RPC" --private-key "$KEY" --async "$CONTRACT" \
+		--data "$("$CAST" calldata 'store(bytes)' "0x$(hex "$EXAMPLES/factors.js")")")
+	run -75 --separate-stderr oys-fetch "$tx"
+	[ "$stderr" = "oys-fetch: transaction $tx is still pending (not in a block yet)" ]
+	"$CAST" rpc --rpc-url "$RPC" evm_mine >/dev/null
+	oys-fetch "$tx" | cmp - "$EXAMPLES/factors.js"
+}
+
+@test "chain: a second fetch comes from the cache, verified, and only for the same contract" {
+	start_anvil
+	tx=$(send_code "$EXAMPLES/factors.js")
+	oys-fetch "$tx" >/dev/null
+	kill -TERM -- "-$ANVIL_PID"
+	oys-fetch "$tx" | cmp - "$EXAMPLES/factors.js"
+	# checked against another contract, the cached answer does not count
+	run -69 oys-fetch "$tx" --contract 0x0000000000000000000000000000000000000bad
+	# a damaged cache entry is not served
+	id=$(sha "$EXAMPLES/factors.js")
+	chmod u+w "$OYS_RUNTIME_DIR/cache/code/$id"
+	echo 'x' >>"$OYS_RUNTIME_DIR/cache/code/$id"
+	run -69 --separate-stderr oys-fetch "$tx"
+	[ -z "$output" ]
+}

@@ -1,0 +1,356 @@
+#!/usr/bin/env bats
+# oys-store: a content-addressed store that never shows a partial file, refuses hostile ids,
+# and, as a server behind socat, releases code only to attestation documents that verify.
+
+load test_helper/common-setup
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+# The files of the store that look like code (what a reader could be served).
+code_files() { find "$OYS_STORE" -maxdepth 1 -type f -printf '%f\n' | sort; }
+
+@test "put prints the SHA-256 of the code, get gives the same bytes back" {
+	head -c 100000 /dev/urandom >blob
+	printf '\0\0\0' >>blob # trailing zero bytes survive
+	run -0 --separate-stderr oys-store put blob
+	[ "$output" = "$(sha blob)" ]
+	[ -z "$stderr" ]
+	oys-store get "$output" >back
+	cmp blob back
+	# from standard input, and several files at once
+	run -0 oys-store put - <"$EXAMPLES/factors.js"
+	[ "$output" = "$(sha "$EXAMPLES/factors.js")" ]
+	run -0 oys-store put blob "$EXAMPLES/factors.js"
+	[ "$output" = "$(sha blob)"$'\n'"$(sha "$EXAMPLES/factors.js")" ]
+	[ "$(code_files)" = "$(printf '%s\n' "$(sha blob)" "$(sha "$EXAMPLES/factors.js")" | sort)" ]
+}
+
+@test "get -o writes the code atomically with mode 0600" {
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	oys-store get "$id" -o out.js
+	cmp "$EXAMPLES/factors.js" out.js
+	[ "$(stat -c %a out.js)" = 600 ]
+	[ "$(ls -A | grep -c '^\.out')" = 0 ]
+}
+
+@test "identical puts give one file; the store lists it once" {
+	echo 'export default { fetch() { return new Response("a") } }' >a.js
+	id1=$(oys-store put a.js)
+	id2=$(oys-store put - <a.js)
+	[ "$id1" = "$id2" ]
+	[ "$(code_files)" = "$id1" ]
+	run -0 oys-store ls
+	[ "$output" = "$id1"$'\t'"$(stat -c %s a.js)"$'\t' ]
+	run -0 oys-store ls --json
+	[ "$(jq -r '.[0].id, .[0].size, (.|length)' <<<"$output")" = "$id1"$'\n'"$(stat -c %s a.js)"$'\n1' ]
+}
+
+@test "concurrent puts of the same code are harmless, of different code all land" {
+	head -c 2000000 /dev/urandom >big
+	for i in $(seq 1 16); do
+		oys-store put big >"id.$i" &
+		echo "other $i" | oys-store put - >"other.$i" &
+	done
+	wait
+	want=$(sha big)
+	for i in $(seq 1 16); do
+		[ "$(cat "id.$i")" = "$want" ]
+		[ "$(cat "other.$i")" = "$(echo "other $i" | sha256sum | cut -d' ' -f1)" ]
+	done
+	[ "$(code_files | wc -l)" = 17 ]
+	oys-store get "$want" | cmp - big
+	[ -z "$(ls -A "$OYS_STORE/.tmp")" ] # no temporary file left behind
+}
+
+@test "a put killed mid-write leaves no partial code, and the next put sweeps its leftovers" {
+	mkfifo pipe
+	oys-store put - <pipe &
+	pid=$!
+	exec 7>pipe # (3 belongs to bats)
+	head -c 1048576 /dev/urandom >&7
+	# the writer has taken 1 MiB and waits for more: kill it mid-stream
+	partial() { [ "$(find "$OYS_STORE/.tmp" -name 'put-*' -size +1000k 2>/dev/null | wc -l)" = 1 ]; }
+	wait_for 10 partial
+	kill -9 "$pid"
+	exec 7>&-
+	wait "$pid" || true
+	[ -z "$(code_files)" ]
+	run -0 oys-store ls
+	[ -z "$output" ]
+	# the leftover is a temporary file, never a code file; the next put removes it
+	[ "$(ls -A "$OYS_STORE/.tmp" | wc -l)" = 1 ]
+	id=$(echo next | oys-store put -)
+	[ "$(code_files)" = "$id" ]
+	[ -z "$(ls -A "$OYS_STORE/.tmp")" ]
+}
+
+@test "code larger than --max-size is refused and nothing is stored" {
+	head -c 2048 /dev/urandom >two-k
+	run -65 --separate-stderr oys-store put --max-size 1K - <two-k
+	[ "$stderr" = "oys-store: standard input is larger than 1024 bytes" ]
+	[ -z "$output" ]
+	[ -z "$(code_files)" ]
+	[ -z "$(ls -A "$OYS_STORE/.tmp")" ]
+}
+
+@test "hostile ids and names are refused before they reach a path" {
+	mkdir -p "$OYS_STORE"
+	echo precious >victim
+	long=$(printf 'a%.0s' $(seq 1 65))
+	for bad in ../victim ../../etc/passwd "$long" "$(printf 'G%.0s' $(seq 1 64))" 'a/b' '' '.hidden' \
+		"$(printf 'A%.0s' $(seq 1 64))" $'x\ny' '-x'; do
+		run -64 --separate-stderr oys-store get -- "$bad"
+		[ -z "$output" ]
+		[[ $stderr == "oys-store: '"*"' is not a code id or a name (1-63 of A-Z a-z 0-9 . _ -, not starting with . or -)" ]] ||
+			{ echo "get '$bad': $stderr"; return 1; }
+		run -64 oys-store rm -- "$bad"
+	done
+	[ "$(cat victim)" = precious ]
+	run -64 --separate-stderr oys-store get ../victim
+	[ "$stderr" = "oys-store: '../victim' is not a code id or a name (1-63 of A-Z a-z 0-9 . _ -, not starting with . or -)" ]
+	run -64 --separate-stderr oys-store put --name ../x victim
+	[ "$stderr" = "oys-store: --name: '../x' is not a name (1-63 of A-Z a-z 0-9 . _ -, not starting with . or -, not a code id) (see oys-store --help)" ]
+	[ -z "$(code_files)" ]
+}
+
+@test "an unknown id is exit 66 naming the store; a missing store too" {
+	id=$(printf '0%.0s' $(seq 1 64))
+	mkdir -p "$OYS_STORE"
+	run -66 --separate-stderr oys-store get "$id"
+	[ "$stderr" = "oys-store: code $id not found in $OYS_STORE" ]
+	[ -z "$output" ]
+	run -66 --separate-stderr oys-store get --store "$T/nowhere" "$id"
+	[ "$stderr" = "oys-store: store $T/nowhere does not exist" ]
+	run -66 --separate-stderr oys-store rm "$id"
+	[ "$stderr" = "oys-store: code $id not found in $OYS_STORE" ]
+}
+
+@test "a damaged code file is reported, never served" {
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	chmod u+w "$OYS_STORE/$id"
+	printf 'evil();' >>"$OYS_STORE/$id"
+	run -65 --separate-stderr oys-store get "$id"
+	[ -z "$output" ]
+	[ "$stderr" = "oys-store: code $id in $OYS_STORE is damaged: its SHA-256 is $(sha "$OYS_STORE/$id")" ]
+	# putting the code again repairs it
+	oys-store put "$EXAMPLES/factors.js"
+	oys-store get "$id" | cmp - "$EXAMPLES/factors.js"
+}
+
+@test "names point to ids: updating code is pointing the name at a new id" {
+	echo 'v1' >v1.js
+	echo 'v2' >v2.js
+	id1=$(oys-store put --name app v1.js)
+	[ "$(oys-store name app)" = "$id1" ]
+	[ "$(oys-store get app)" = v1 ]
+	id2=$(oys-store put --name app v2.js)
+	[ "$(oys-store name app)" = "$id2" ]
+	[ "$(oys-store get app)" = v2 ]
+	[ "$(oys-store get "$id1")" = v1 ] # old versions stay, by id
+	oys-store name app "$id1"          # roll back
+	[ "$(oys-store get app)" = v1 ]
+	run -0 oys-store ls
+	[[ $output == *"$id1"$'\t'3$'\t'app* ]]
+	oys-store rm app
+	run -66 --separate-stderr oys-store get app
+	[ "$stderr" = "oys-store: no code named app in $OYS_STORE" ]
+	[ "$(oys-store get "$id1")" = v1 ] # removing a name keeps the code
+	run -66 --separate-stderr oys-store name other "$(printf 'f%.0s' $(seq 1 64))"
+	[ "$stderr" = "oys-store: code $(printf 'f%.0s' $(seq 1 64)) not found in $OYS_STORE" ]
+}
+
+@test "completion offers the ids and names in the store" {
+	id=$(oys-store put --name app "$EXAMPLES/factors.js")
+	run -0 oys-store --complete get ''
+	[ "$output" = "$id"$'\n'app ]
+}
+
+# ---- the server, behind real socat ----
+
+# start_store ARGS...: oys-store serve ARGS behind socat on $PORT.
+start_store() {
+	PORT=$(oys-port)
+	{
+		echo '#!/bin/sh'
+		printf 'exec oys-store serve'
+		for a in "$@"; do printf ' %q' "$a"; done
+		echo
+	} >"$T/serve.$PORT.sh"
+	chmod +x "$T/serve.$PORT.sh"
+	start_bg "$T/store.log" socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/serve.$PORT.sh"
+	wait_port "$PORT"
+	URL=http://127.0.0.1:$PORT
+}
+
+# req ARGS...: curl printing the body then the status on its own line.
+req() { curl -sS --max-time 10 -w '\n%{http_code}' "$@"; }
+
+@test "serve: upload, with the operator token when one is set" {
+	echo s3cret >token
+	start_store --token-file "$T/token"
+	run -0 req --data-binary @"$EXAMPLES/factors.js" "$URL/code"
+	[ "${lines[1]}" = 401 ]
+	[ "$(jq -r .error.code <<<"${lines[0]}")" = unauthorized ]
+	run -0 req -H 'Authorization: Bearer wrong' --data-binary @"$EXAMPLES/factors.js" "$URL/code"
+	[ "${lines[1]}" = 401 ]
+	run -0 req -H 'Authorization: Bearer s3cret' --data-binary @"$EXAMPLES/factors.js" "$URL/code?name=factors"
+	[ "${lines[1]}" = 201 ]
+	id=$(sha "$EXAMPLES/factors.js")
+	[ "${lines[0]}" = "{\"code_id\":\"$id\",\"size\":$(stat -c %s "$EXAMPLES/factors.js"),\"name\":\"factors\"}" ]
+	oys-store get factors | cmp - "$EXAMPLES/factors.js"
+	grep -q '"path":"/code","status":201,"code_id":"'"$id"'"' "$T/store.log"
+}
+
+@test "put to a storage server URL uploads the code, with the token, and checks the id" {
+	echo s3cret >token
+	start_store --token-file "$T/token"
+	id=$(sha "$EXAMPLES/factors.js")
+	run -77 --separate-stderr oys-store put --store "$URL" "$EXAMPLES/factors.js"
+	[ "$stderr" = "oys-store: storage server $URL refused the upload: uploads need the operator token (Authorization: Bearer TOKEN)" ]
+	[ -z "$output" ]
+	run -0 oys-store put --store "$URL" --token-file token --name factors "$EXAMPLES/factors.js"
+	[ "$output" = "$id" ]
+	OYS_STORE_TOKEN=s3cret run -0 oys-store put --store "$URL/" - <"$EXAMPLES/factors-sw.js"
+	[ "$output" = "$(sha "$EXAMPLES/factors-sw.js")" ]
+	[ "$(oys-store name factors)" = "$id" ]
+	run -64 --separate-stderr oys-store put --token-file token "$EXAMPLES/factors.js"
+	[ "$stderr" = "oys-store: --token-file goes with a storage server URL as the store (see oys-store --help)" ]
+	# a server that answers another id than the code's hash is not believed
+	port=$(oys-port)
+	cat >liar.sh <<-'EOF'
+		#!/bin/sh
+		printf 'HTTP/1.1 201 Created\r\nContent-Length: 15\r\n\r\n{"code_id":"x"}'
+		sleep 0.2
+	EOF
+	chmod +x liar.sh
+	start_bg "$T/liar.log" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/liar.sh"
+	wait_port "$port"
+	run -65 --separate-stderr oys-store put --store "http://127.0.0.1:$port" "$EXAMPLES/factors.js"
+	[ "$stderr" = "oys-store: storage server http://127.0.0.1:$port answered code_id x for code whose SHA-256 is $id" ]
+	[ -z "$output" ]
+}
+
+@test "serve: OYS_STORE_TOKEN sets the token; without one, uploads are open" {
+	OYS_STORE_TOKEN=tok start_store
+	run -0 req --data-binary 'x' "$URL/code"
+	[ "${lines[1]}" = 401 ]
+	run -0 req -H 'Authorization: Bearer tok' --data-binary 'x' "$URL/code"
+	[ "${lines[1]}" = 201 ]
+	start_store
+	run -0 req --data-binary 'y' "$URL/code"
+	[ "${lines[1]}" = 201 ]
+}
+
+@test "serve: limits and malformed requests get 413, 400, 404, 405" {
+	start_store --max-size 1K
+	head -c 2048 /dev/urandom >two-k
+	run -0 req --data-binary @two-k "$URL/code"
+	[ "${lines[1]}" = 413 ]
+	[ -z "$(code_files)" ]
+	run -0 req --data-binary '' "$URL/code"
+	[ "${lines[1]}" = 400 ]
+	run -0 req --data-binary 'x' "$URL/code?name=../x"
+	[ "${lines[1]}" = 400 ]
+	run -0 req -H 'Attestation: AAAA' --data-binary 'not json' "$URL/load"
+	[ "${lines[1]}" = 400 ]
+	[ "$(jq -r .error.message <<<"${lines[0]}")" = 'body must be JSON: {"key": CODE_ID}' ]
+	run -0 req -H 'Attestation: AAAA' --data-binary '{"key": "../../etc/passwd"}' "$URL/load"
+	[ "${lines[1]}" = 400 ]
+	[ "$(jq -r .error.message <<<"${lines[0]}")" = "key '../../etc/passwd' is not a code id (64 lowercase hex digits)" ]
+	run -0 req "$URL/code"
+	[ "${lines[1]}" = 405 ]
+	run -0 req "$URL/nope"
+	[ "${lines[1]}" = 404 ]
+	run -0 req "$URL/healthz"
+	[ "${lines[0]}" = ok ]
+	[ "${lines[1]}" = 200 ]
+}
+
+@test "serve --listen answers without socat" {
+	PORT=$(oys-port)
+	start_bg "$T/store.log" oys-store serve --listen "127.0.0.1:$PORT"
+	wait_port "$PORT"
+	run -0 curl -sS --max-time 10 --data-binary 'hello' "http://127.0.0.1:$PORT/code"
+	[ "$(jq -r .code_id <<<"$output")" = "$(printf hello | sha256sum | cut -d' ' -f1)" ]
+}
+
+# ---- /load: code only against a verified attestation document ----
+
+# A development attestation server (oys-attest serve --dev) on $APORT; its root certificate
+# and the PCR0 of its documents in ROOT_PEM and PCR0; one document in $T/doc.
+start_attest() {
+	APORT=$(oys-port)
+	start_bg "$T/attest.log" oys-attest serve --dev --listen "127.0.0.1:$APORT"
+	wait_port "$APORT"
+	curl -sS --max-time 10 -o "$T/doc" "http://127.0.0.1:$APORT/attestation/raw"
+	ROOT_PEM=$OYS_RUNTIME_DIR/attest-dev/root.pem
+	PCR0=$(oys-attest verify --root "$ROOT_PEM" <"$T/doc" | jq -r '.pcrs["0"]')
+	[ ${#PCR0} = 96 ]
+}
+
+load_code() { # load_code ID [curl args]: POST /load with $T/doc
+	local id=$1
+	shift
+	req -o "$T/loaded" "$@" --data-binary "{\"key\": \"$id\"}" "$URL/load"
+}
+
+@test "serve /load: a document matching the policy gets the code, byte-exact" {
+	start_attest
+	head -c 5000 /dev/urandom >blob
+	printf '\0\0' >>blob
+	id=$(oys-store put blob)
+	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
+	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	[ "$output" = $'\n200' ]
+	cmp blob "$T/loaded"
+	# an unknown id, asked for with a valid document, is 404
+	run -0 load_code "$(printf 'a%.0s' $(seq 1 64))" -H "Attestation: $(base64 -w0 "$T/doc")"
+	[ "${lines[-1]}" = 404 ]
+}
+
+@test "serve /load: no document 401, one that does not match the policy 403, tampered 403" {
+	start_attest
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	other=$(printf 'ab%.0s' $(seq 1 48))
+	start_store --root "$ROOT_PEM" --pcr "0=$other"
+	run -0 load_code "$id"
+	[ "${lines[-1]}" = 401 ]
+	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	[ "${lines[-1]}" = 403 ]
+	[ "$(jq -r .error.message "$T/loaded")" = "attestation refused: pcr 0 mismatch" ]
+	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
+	# flip one byte near the end (in the signature)
+	size=$(stat -c %s "$T/doc")
+	cp "$T/doc" tampered
+	printf '\x55' | dd of=tampered bs=1 seek=$((size - 10)) conv=notrunc status=none
+	run -0 load_code "$id" -H "Attestation: $(base64 -w0 tampered)"
+	[ "${lines[-1]}" = 403 ]
+	[[ $(jq -r .error.message "$T/loaded") == "attestation refused: "* ]]
+	! cmp -s tampered "$T/doc"
+	# a document from another CA (a second dev server with its own state) is refused
+	APORT2=$(oys-port)
+	OYS_RUNTIME_DIR=$T/run2 start_bg "$T/attest2.log" oys-attest serve --dev --listen "127.0.0.1:$APORT2"
+	wait_port "$APORT2"
+	curl -sS --max-time 10 -o other-ca.doc "http://127.0.0.1:$APORT2/attestation/raw"
+	run -0 load_code "$id" -H "Attestation: $(base64 -w0 other-ca.doc)"
+	[ "${lines[-1]}" = 403 ]
+	[[ $(jq -r .error.message "$T/loaded") == "attestation refused: certificate chain"* ]]
+	# and the good document still works
+	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	[ "${lines[-1]}" = 200 ]
+	cmp "$EXAMPLES/factors.js" "$T/loaded"
+}
+
+@test "serve /load: without a PCR policy every document is refused" {
+	start_attest
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	start_store --root "$ROOT_PEM"
+	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	[ "${lines[-1]}" = 403 ]
+	[ "$(jq -r .error.message "$T/loaded")" = "attestation refused: no PCR policy is configured on this server" ]
+	# the policy from the environment
+	OYS_ATTEST_ROOT=$ROOT_PEM OYS_ATTEST_PCRS="0=$PCR0" start_store
+	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	[ "${lines[-1]}" = 200 ]
+}
