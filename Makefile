@@ -131,3 +131,4 @@ distclean: clean
 build/bench/%: bench/%.c $(patsubst %,build/obj/lib/%.o,$(CORE) port)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+

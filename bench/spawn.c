@@ -2,12 +2,14 @@
  * oys-run does) to the end of the first response, N times; prints median, p95, mean and the
  * CPU time of the children. This is the baseline every oys figure is compared with.
  *
- *   bench/spawn [-n N] [-b BODY] CONFIG.capnp      (CONFIG has a socket named "http") */
+ *   bench/spawn [-n N] [-b BODY] [-v] CONFIG.capnp      (CONFIG has a socket named "http";
+ *                                                   -v: workerd --verbose, as oys-run runs it) */
 #include "../lib/err.h"
 #include "../lib/file.h"
 #include "../lib/paths.h"
 #include "../lib/port.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,11 +29,13 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	int n = 20, c;
+	int n = 20, c, verbose = 0;
 	const char *body = "{\"num\": 360}";
 	oys_set_progname(argv[0]);
-	while ((c = getopt(argc, argv, "n:b:")) != -1) {
-		if (c == 'n')
+	while ((c = getopt(argc, argv, "n:b:v")) != -1) {
+		if (c == 'v')
+			verbose = 1;
+		else if (c == 'n')
 			n = atoi(optarg);
 		else if (c == 'b')
 			body = optarg;
@@ -62,7 +66,11 @@ int main(int argc, char **argv)
 		double t0 = oys_now_ms();
 		pid_t pid = fork();
 		if (pid == 0) {
-			execl(workerd, "workerd", "serve", config, "--socket-fd", fdarg, (char *)NULL);
+			int null = open("/dev/null", O_WRONLY);
+			if (null >= 0)
+				dup2(null, STDERR_FILENO);
+			execl(workerd, "workerd", "serve", config, "--socket-fd", fdarg, verbose ? "--verbose" : (char *)NULL,
+			      (char *)NULL);
 			_exit(127);
 		}
 		close(lfd);

@@ -841,6 +841,21 @@ static long cpu_quota(double cores)
 	return q < 1000 ? 1000 : q;
 }
 
+/* CPU burst: a cgroup may save up to one period's quota while idle and spend it at once, so
+ * workerd's start (about 70 ms of CPU in a few tens of ms) is not throttled by a quota of half
+ * a core, while a function that spins still averages the quota. The kernel wants burst <=
+ * quota, so it is cleared before a quota changes and set after. Kernels without the file
+ * (before 5.14) simply have no burst. */
+static void cpu_burst(const char *cpudir, int version, long quota)
+{
+	const char *file = version == 1 ? "cpu.cfs_burst_us" : "cpu.max.burst";
+	char v[32];
+	if (!cpudir[0] || !exists(cpudir, file))
+		return;
+	snprintf(v, sizeof v, "%ld", quota > 0 ? quota : 0);
+	put(cpudir, file, v);
+}
+
 /* Writes the limits that are set in l and differ from those last applied (the lock note: only
  * setup, which writes every member, and reservations change them). */
 static int apply_limits(struct oys_cgroup *cg, const struct oys_cgroup_limits *want,
@@ -877,6 +892,7 @@ static int apply_limits(struct oys_cgroup *cg, const struct oys_cgroup_limits *w
 		}
 	}
 	if (!err && l.cpu > 0) {
+		cpu_burst(p->dir[D_CPU], cg->version, 0);
 		if (cg->version == 1) {
 			snprintf(v, sizeof v, "%ld", cpu_quota(l.cpu));
 			err = put(p->dir[D_CPU], file = "cpu.cfs_quota_us", v);
@@ -884,6 +900,8 @@ static int apply_limits(struct oys_cgroup *cg, const struct oys_cgroup_limits *w
 			snprintf(v, sizeof v, "%ld %d", cpu_quota(l.cpu), OYS_CGROUP_CPU_PERIOD_US);
 			err = put(p->dir[D_CPU], file = "cpu.max", v);
 		}
+		if (!err)
+			cpu_burst(p->dir[D_CPU], cg->version, cpu_quota(l.cpu));
 	}
 	if (!err && l.pids > 0) {
 		snprintf(v, sizeof v, "%ld", l.pids);
@@ -1315,6 +1333,8 @@ static int setup_one(const struct hier *h, const char *name, const struct oys_cg
 		if (r)
 			return lcg_fail(e, r, "set the swap limit of", name);
 	}
+	if (l->cpu > 0)
+		cpu_burst(p->dir[D_CPU], h->version, 0);
 	if ((g = lcg_new(h, name, c)) == NULL)
 		return oys_err_set(e, OYS_EOSERR, "libcgroup: out of memory");
 	if (h->version == 1) {
@@ -1341,6 +1361,8 @@ static int setup_one(const struct hier *h, const char *name, const struct oys_cg
 	cgroup_free(&g);
 	if (r)
 		return lcg_fail(e, r, "set the limits of", name);
+	if (l->cpu > 0)
+		cpu_burst(p->dir[D_CPU], h->version, cpu_quota(l->cpu));
 	return 0;
 }
 

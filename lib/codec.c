@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include <ctype.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <string.h>
 
@@ -140,6 +141,9 @@ bad:
 
 int oys_sha256_hex(const void *p, size_t n, char out[65])
 {
+	/* Nothing oys does depends on openssl.cnf; not reading it saves most of OpenSSL's start-up
+	 * (about 0.7 ms of every request, which hashes its code). A no-op once OpenSSL is up. */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	unsigned char md[32];
 	unsigned int len = 0;
 	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1 || len != 32)

@@ -1,0 +1,245 @@
+/* oys-run: run one function once, from a shell. */
+#include "../lib/err.h"
+#include "../lib/file.h"
+#include "../lib/json.h"
+#include "../lib/log.h"
+#include "../lib/opt.h"
+#include "../lib/run.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: oys-run CODE_ID [INPUT.json|-] [options]\n"
+	"       oys-run --code FILE [INPUT.json|-] [options]\n"
+	"\n"
+	"Runs a function once: fetches its code, starts a fresh workerd in a cgroup of the pool\n"
+	"with the code, POSTs INPUT (JSON) to it, prints the response body, and releases\n"
+	"everything. Without INPUT the request is a GET with no body.\n"
+	"\n"
+	"  -t, --timeout S         execution timeout in seconds (default 10; OYS_TIMEOUT)\n"
+	"      --start-timeout S   time workerd may take to start serving (default 10)\n"
+	"  -m, --memory SIZE       memory limit of this run (default: the pool's)\n"
+	"      --cpu CORES         CPU limit of this run (default: the pool's)\n"
+	"  -X, --method METHOD     request method (default POST with INPUT, GET without)\n"
+	"  -p, --path PATH         request path and query (default /)\n"
+	"  -H, --header 'N: V'     an extra request header, repeatable\n"
+	"  -i, --include           print the status line and headers before the body\n"
+	"  -j, --json              print a JSON result (status, headers, body, timings, memory)\n"
+	"      --trace             print each step on stderr as the command that reproduces it\n"
+	"      --keep              keep the request's files (see --trace)\n"
+	"  -c, --code FILE         run a local file instead of stored code\n"
+	"  -s, --store DIR|URL     the code store (OYS_STORE)\n"
+	"      --attestation-url U the attestation server (OYS_ATTESTATION_URL)\n"
+	"      --rpc URL           JSON-RPC for 0x transaction ids (OYS_RPC_URL)\n"
+	"      --contract ADDR     the code contract (OYS_CODE_CONTRACT)\n"
+	"  -O, --outbound POLICY   the function's fetch(): none, public or CIDRs (OYS_OUTBOUND)\n"
+	"  -d, --compat-date D     workerd compatibility date (OYS_COMPAT_DATE)\n"
+	"  -f, --compat-flag F     a compatibility flag, repeatable\n"
+	"      --prefix P          cgroup pool prefix (OYS_CGROUP_PREFIX, default workerd_)\n"
+	"      --max-response SIZE largest response body (default 16M)\n"
+	"  -h, --help              this text\n"
+	"      --version           the version\n"
+	"\n"
+	"Exit status: 0 the function answered 1xx-3xx, 1 it answered 4xx/5xx (body printed),\n"
+	"64 usage, 65 code that does not start or bad INPUT, 66 unknown code id, 69 no free\n"
+	"cgroup or storage down, 75 timeout, 77 attestation refused, 137 killed for memory,\n"
+	"128+N crashed by signal N, 70 other failures. Environment: OYS_RUNTIME_DIR, OYS_WORKERD.\n";
+
+enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP };
+
+static const struct option longopts[] = {
+	{"timeout", required_argument, NULL, 't'},
+	{"start-timeout", required_argument, NULL, O_START},
+	{"memory", required_argument, NULL, 'm'},
+	{"cpu", required_argument, NULL, O_CPU},
+	{"method", required_argument, NULL, 'X'},
+	{"path", required_argument, NULL, 'p'},
+	{"header", required_argument, NULL, 'H'},
+	{"include", no_argument, NULL, 'i'},
+	{"json", no_argument, NULL, 'j'},
+	{"trace", no_argument, NULL, O_TRACE},
+	{"keep", no_argument, NULL, O_KEEP},
+	{"code", required_argument, NULL, 'c'},
+	{"store", required_argument, NULL, 's'},
+	{"attestation-url", required_argument, NULL, O_ATTEST},
+	{"rpc", required_argument, NULL, O_RPC},
+	{"contract", required_argument, NULL, O_CONTRACT},
+	{"outbound", required_argument, NULL, 'O'},
+	{"compat-date", required_argument, NULL, 'd'},
+	{"compat-flag", required_argument, NULL, 'f'},
+	{"prefix", required_argument, NULL, O_PREFIX},
+	{"max-response", required_argument, NULL, O_MAXRESP},
+	{0},
+};
+
+static const struct oys_complete complete[] = {
+	{"code", ":file"}, {"store", ":dir"}, {"outbound", "none public"},
+	{"method", "GET POST PUT DELETE PATCH HEAD OPTIONS"}, {"", ":file"},
+	{0},
+};
+
+static const struct oys_cmd cmd = {NULL, usage, "t:m:X:p:H:ijc:s:O:d:f:", longopts, complete, NULL};
+static const struct oys_tool tool = {NULL, &cmd, 1, NULL};
+
+static volatile int aborted;
+static int abort_signal;
+
+static void on_signal(int sig)
+{
+	aborted = 1;
+	abort_signal = sig;
+}
+
+#define MAX_LIST 32
+
+static int print_result(const struct oys_run_result *r, int include, int json)
+{
+	if (json)
+		return oys_json_print(oys_run_result_json(r), 1);
+	if (r->error)
+		return 0;
+	if (include) {
+		printf("HTTP/1.1 %d %s\r\n", r->resp.status, oys_http_reason(r->resp.status));
+		for (size_t i = 0; i < r->resp.nheaders; i++)
+			printf("%s: %s\r\n", r->resp.headers[i].name, r->resp.headers[i].value);
+		printf("\r\n");
+	}
+	if (fflush(stdout) != 0 || oys_write_all(STDOUT_FILENO, r->resp.body.data, r->resp.body.len) < 0)
+		return OYS_EIO;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct oys_opt o;
+	struct oys_run_opts ro = {0};
+	struct oys_header headers[MAX_LIST + 2];
+	char *header_copies[MAX_LIST];
+	const char *flags[MAX_LIST];
+	size_t nheaders = 0, nflags = 0;
+	const char *method = NULL, *path = "/", *timeout = NULL;
+	int include = 0, json = 0, c;
+
+	oys_opt_init(&o, argc, argv, &tool);
+	while ((c = oys_getopt(&o, NULL)) != -1) {
+		switch (c) {
+		case 't': timeout = optarg; break;
+		case O_START: ro.start_timeout_ms = (int)(oys_opt_double("--start-timeout", optarg, 0.001, 3600) * 1000); break;
+		case 'm': ro.limits.memory = oys_opt_size("--memory", optarg); break;
+		case O_CPU: ro.limits.cpu = oys_opt_double("--cpu", optarg, 0.01, 1024); break;
+		case 'X':
+			if (!oys_http_valid_name(optarg) || strlen(optarg) > 15)
+				oys_usage_error("--method: '%s' is not a method", optarg);
+			method = optarg;
+			break;
+		case 'p':
+			if (optarg[0] != '/' || !oys_http_valid_value(optarg) || strchr(optarg, ' '))
+				oys_usage_error("--path: '%s' must start with / and have no spaces", optarg);
+			path = optarg;
+			break;
+		case 'H': {
+			if (nheaders == MAX_LIST)
+				oys_usage_error("at most %d --header", MAX_LIST);
+			char *h = strdup(optarg), *colon = h ? strchr(h, ':') : NULL;
+			if (colon == NULL)
+				oys_usage_error("--header: '%s' is not 'Name: value'", optarg);
+			*colon = '\0';
+			char *v = colon + 1;
+			while (*v == ' ')
+				v++;
+			if (!oys_http_valid_name(h) || !oys_http_valid_value(v))
+				oys_usage_error("--header: '%s' is not 'Name: value'", optarg);
+			header_copies[nheaders] = h;
+			headers[nheaders++] = (struct oys_header){h, v};
+			break;
+		}
+		case 'i': include = 1; break;
+		case 'j': json = 1; break;
+		case O_TRACE: ro.trace = 1; break;
+		case O_KEEP: ro.keep = 1; break;
+		case 'c': ro.code_file = optarg; break;
+		case 's': ro.store = optarg; break;
+		case O_ATTEST: ro.attestation_url = optarg; break;
+		case O_RPC: ro.rpc_url = optarg; break;
+		case O_CONTRACT: ro.contract = optarg; break;
+		case 'O': ro.outbound = optarg; break;
+		case 'd': ro.compat_date = optarg; break;
+		case 'f':
+			if (nflags == MAX_LIST)
+				oys_usage_error("at most %d --compat-flag", MAX_LIST);
+			flags[nflags++] = optarg;
+			break;
+		case O_PREFIX: ro.cgroup_prefix = optarg; break;
+		case O_MAXRESP: ro.max_response = oys_opt_size("--max-response", optarg); break;
+		}
+	}
+	int nargs = o.argc - optind, need = ro.code_file ? 0 : 1;
+	if (nargs < need || nargs > need + 1)
+		oys_usage_error(need ? "give CODE_ID and at most one INPUT" : "give at most one INPUT with --code");
+	if (need)
+		ro.code_id = o.argv[optind];
+	const char *input = nargs > need ? o.argv[optind + need] : NULL;
+	timeout = oys_conf(timeout, "OYS_TIMEOUT", NULL);
+	if (timeout)
+		ro.timeout_ms = (int)(oys_opt_double("--timeout", timeout, 0.001, 86400) * 1000);
+	oys_opt_free(&o);
+
+	/* INPUT is JSON: checked here, sent byte for byte. */
+	struct oys_buf body = OYS_BUF_INIT;
+	struct oys_err e = {0};
+	size_t nuser = nheaders;
+	if (input) {
+		if (oys_read_file(input, 64u << 20, &body, &e))
+			oys_die_err(&e);
+		jv v;
+		if (oys_json_parse(body.data, body.len, &v, &e))
+			oys_die(OYS_EDATA, "%s: %s", strcmp(input, "-") ? input : "standard input", e.msg);
+		jv_free(v);
+		headers[nheaders++] = (struct oys_header){"Content-Type", "application/json"};
+	}
+	ro.req.method = method ? method : input ? "POST" : "GET";
+	ro.req.target = path;
+	ro.req.headers = headers;
+	ro.req.nheaders = nheaders;
+	ro.req.body = body.data ? body.data : "";
+	ro.req.body_len = body.len;
+	ro.compat_flags = flags;
+	ro.ncompat_flags = nflags;
+	ro.abort_fd = -1;
+	ro.abort_flag = &aborted;
+
+	struct sigaction sa = {0};
+	sa.sa_handler = on_signal; /* no SA_RESTART: poll returns, the run is torn down */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct oys_run_result r;
+	int rc = oys_run(&ro, &r);
+	if (r.trace.len)
+		oys_log_write_line(r.trace.data, r.trace.len);
+	if (r.console.len)
+		oys_log_write_line(r.console.data, r.console.len);
+	int prc = print_result(&r, include, json);
+	if (rc == 0 && r.resp.status >= 400) {
+		oys_warn("function answered %d %s", r.resp.status, oys_http_reason(r.resp.status));
+		rc = OYS_EFAIL;
+	} else if (rc && abort_signal) {
+		oys_warn("interrupted by signal %d: stopped and cleaned up", abort_signal);
+		rc = 128 + abort_signal;
+	} else if (rc) {
+		oys_warn("%s", r.err.msg);
+	}
+	if (rc == 0 && prc)
+		rc = prc;
+	oys_run_result_free(&r);
+	oys_buf_free(&body);
+	for (size_t i = 0; i < nuser; i++)
+		free(header_copies[i]);
+	return rc;
+}

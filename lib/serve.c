@@ -1,0 +1,459 @@
+#include "serve.h"
+#include "cgroup.h"
+#include "file.h"
+#include "json.h"
+#include "metrics.h"
+#include "opt.h"
+#include "store.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef OYS_VERSION
+#define OYS_VERSION "0.0.0"
+#endif
+
+/* ---- drain flag ---- */
+
+static void drain_path(char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s/draining", oys_runtime_dir());
+}
+
+int oys_serve_draining(void)
+{
+	char p[PATH_MAX];
+	drain_path(p, sizeof p);
+	return access(p, F_OK) == 0;
+}
+
+int oys_serve_set_draining(int on, struct oys_err *e)
+{
+	char dir[PATH_MAX], p[PATH_MAX];
+	int rc = oys_runtime_subdir(NULL, dir, sizeof dir, e);
+	if (rc)
+		return rc;
+	drain_path(p, sizeof p);
+	if (on)
+		return oys_write_atomic(p, "draining\n", 9, 0644, e);
+	if (unlink(p) < 0 && access(p, F_OK) == 0)
+		return oys_err_sys(e, OYS_EIO, "cannot remove %s", p);
+	return 0;
+}
+
+/* ---- one request ---- */
+
+struct ctx {
+	const struct oys_serve_opts *o;
+	struct oys_http_request req;
+	enum oys_endpoint ep;
+	int status;
+	const char *error;
+	char message[OYS_ERR_MAX];
+	char peer[128];
+	char peer_ip[128];
+	double t0;
+	struct oys_run_result run;
+	int ran;
+	int answer_rc;                /* what writing the answer returned */
+	jv log;                       /* extra fields for the log line */
+};
+
+static int answer(struct ctx *c, int status, const char *ctype, const struct oys_header *h, size_t nh,
+                  const void *body, size_t len)
+{
+	c->status = status;
+	return oys_http_respond(c->o->out, status, ctype, h, nh, body, len);
+}
+
+static int answer_error(struct ctx *c, int status, const char *code, const char *msg, const char *stage,
+                        const struct oys_header *h, size_t nh)
+{
+	c->status = status;
+	c->error = code;
+	snprintf(c->message, sizeof c->message, "%s", msg);
+	return oys_http_respond_error(c->o->out, status, code, msg, stage,
+	                              c->ran ? c->run.request_id : NULL, h, nh);
+}
+
+static int answer_json(struct ctx *c, int status, jv v)
+{
+	struct oys_buf b = OYS_BUF_INIT;
+	oys_json_append(&b, v);
+	oys_buf_putc(&b, '\n');
+	int r = answer(c, status, "application/json", NULL, 0, b.data, b.len);
+	oys_buf_free(&b);
+	return r;
+}
+
+/* The address alone, for X-Forwarded-For: "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1". */
+static void peer_address(const char *peer, char *out, size_t outsz)
+{
+	const char *start = peer[0] == '[' ? peer + 1 : peer;
+	const char *end = peer[0] == '[' ? strchr(start, ']') : NULL;
+	if (end == NULL && strchr(start, ':') == strrchr(start, ':'))
+		end = strchr(start, ':'); /* IPv4 with a port */
+	size_t n = end ? (size_t)(end - start) : strlen(start);
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, start, n);
+	out[n] = '\0';
+}
+
+static int peer_is_local(const char *peer)
+{
+	return strcmp(peer, "-") == 0 || strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]", 5) == 0 ||
+	       strcmp(peer, "::1") == 0;
+}
+
+/* Admin endpoints: with a token configured, "Authorization: Bearer TOKEN"; without, only
+ * from loopback or with no peer at all (run by hand). */
+static int admin_allowed(struct ctx *c)
+{
+	const char *tok = c->o->admin_token;
+	if (tok && *tok) {
+		const char *auth = oys_http_header(&c->req, "Authorization");
+		return auth && strncasecmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, tok) == 0;
+	}
+	return peer_is_local(c->peer);
+}
+
+static void pool_counts(const struct oys_serve_opts *o, int *total, int *busy)
+{
+	const char *prefix = oys_conf(o->run.cgroup_prefix, "OYS_CGROUP_PREFIX", OYS_CGROUP_DEFAULT_PREFIX);
+	if (oys_cgroup_pool_count(prefix, total, busy, NULL)) {
+		*total = -1;
+		*busy = 0;
+	}
+}
+
+static int method_not_allowed(struct ctx *c, const char *allow)
+{
+	struct oys_header h = {"Allow", allow};
+	char msg[128];
+	snprintf(msg, sizeof msg, "%s is not allowed here (allowed: %s)", c->req.method, allow);
+	return answer_error(c, 405, "method_not_allowed", msg, NULL, &h, 1);
+}
+
+/* Answers with the function's response, or the error: called by oys_run() as soon as the
+ * result is known, before the teardown. */
+static void answer_run(struct oys_run_result *r, void *arg)
+{
+	struct ctx *c = arg;
+	char ms[32];
+	snprintf(ms, sizeof ms, "%.1f", r->t.total);
+	struct oys_header h[64];
+	size_t nh = 0;
+	h[nh++] = (struct oys_header){"X-Oyster-Request-Id", r->request_id};
+	h[nh++] = (struct oys_header){"X-Oyster-Code-Id", r->code_id};
+	h[nh++] = (struct oys_header){"X-Oyster-Execution-Ms", ms};
+	if (r->error) {
+		if (strcmp(r->error, "client_gone") == 0) {
+			c->status = 499;
+			c->error = r->error;
+			snprintf(c->message, sizeof c->message, "%s", r->err.msg);
+			c->answer_rc = OYS_EIO;
+			return;
+		}
+		if (r->http_status == 429)
+			h[nh++] = (struct oys_header){"Retry-After", "1"};
+		c->answer_rc = answer_error(c, r->http_status, r->error, r->err.msg, r->stage, h, nh);
+		return;
+	}
+	const char *ctype = NULL;
+	for (size_t i = 0; i < r->resp.nheaders && nh < sizeof h / sizeof *h; i++) {
+		const struct oys_header *fh = &r->resp.headers[i];
+		if (strcasecmp(fh->name, "Content-Type") == 0) {
+			ctype = fh->value;
+			continue;
+		}
+		/* framing and hop-by-hop fields are ours to set */
+		if (strcasecmp(fh->name, "Content-Length") == 0 || strcasecmp(fh->name, "Transfer-Encoding") == 0 ||
+		    strcasecmp(fh->name, "Connection") == 0 || strcasecmp(fh->name, "Keep-Alive") == 0 ||
+		    strncasecmp(fh->name, "X-Oyster-", 9) == 0)
+			continue;
+		h[nh++] = *fh;
+	}
+	c->answer_rc = answer(c, r->resp.status, ctype, h, nh, r->resp.body.data, r->resp.body.len);
+}
+
+/* Runs the function; answer_run() answers. */
+static int run_and_answer(struct ctx *c, const char *code_id, struct oys_fn_request *fr)
+{
+	const struct oys_serve_opts *o = c->o;
+	if (oys_serve_draining())
+		return answer_error(c, 503, "draining", "this host is draining: it takes no new requests", NULL, NULL, 0);
+	struct oys_run_opts ro = o->run;
+	ro.code_id = code_id;
+	ro.code_file = NULL;
+	ro.req = *fr;
+	ro.abort_fd = o->in;
+	ro.abort_flag = o->abort_flag;
+	ro.trace = ro.keep = 0;
+	ro.on_result = answer_run;
+	ro.on_result_arg = c;
+	c->ran = 1;
+	oys_run(&ro, &c->run);
+	return c->answer_rc;
+}
+
+static int serverless(struct ctx *c)
+{
+	if (strcmp(c->req.method, "POST") != 0)
+		return method_not_allowed(c, "POST");
+	struct oys_err e = {0};
+	jv v;
+	const char *b = c->req.body.data;
+	size_t n = c->req.body.len;
+	if (oys_json_parse(b, n, &v, &e))
+		return answer_error(c, 400, "bad_json", e.msg, NULL, NULL, 0);
+	if (jv_get_kind(v) != JV_KIND_OBJECT) {
+		jv_free(v);
+		return answer_error(c, 400, "bad_request", "the body must be a JSON object {\"code_id\", \"input\"}", NULL, NULL, 0);
+	}
+	jv id = jv_object_get(jv_copy(v), jv_string("code_id"));
+	jv_free(v);
+	if (jv_get_kind(id) != JV_KIND_STRING) {
+		jv_free(id);
+		return answer_error(c, 400, "bad_request", "code_id missing or not a string", NULL, NULL, 0);
+	}
+	char code_id[80];
+	int toolong = snprintf(code_id, sizeof code_id, "%s", jv_string_value(id)) >= (int)sizeof code_id;
+	jv_free(id);
+	if (toolong || !oys_code_id_valid(code_id))
+		return answer_error(c, 400, "bad_code_id",
+		                    "code_id must be 64 lowercase hex (content hash) or 0x and 64 hex (transaction)",
+		                    NULL, NULL, 0);
+	c->log = oys_json_set_str(c->log, "code_id", code_id);
+	/* The input goes to the function byte for byte, as the client wrote it. */
+	size_t off = 0, len = 4;
+	const char *input = "null";
+	if (oys_json_member_span(b, n, "input", &off, &len) == 0)
+		input = b + off;
+	else
+		len = 4;
+	struct oys_header fh[2] = {{"Content-Type", "application/json"}, {"Host", "localhost"}};
+	struct oys_fn_request fr = {"POST", "/", fh, 2, input, len};
+	return run_and_answer(c, code_id, &fr);
+}
+
+static int fn(struct ctx *c)
+{
+	/* /fn/<code_id>[/<path>][?query] */
+	const char *rest = c->req.path + 4;
+	size_t idlen = strcspn(rest, "/");
+	char code_id[80];
+	if (idlen >= sizeof code_id)
+		return answer_error(c, 400, "bad_code_id", "code_id is too long", NULL, NULL, 0);
+	memcpy(code_id, rest, idlen);
+	code_id[idlen] = '\0';
+	if (!oys_code_id_valid(code_id))
+		return answer_error(c, 400, "bad_code_id",
+		                    "code_id must be 64 lowercase hex (content hash) or 0x and 64 hex (transaction)",
+		                    NULL, NULL, 0);
+	c->log = oys_json_set_str(c->log, "code_id", code_id);
+	struct oys_buf target = OYS_BUF_INIT;
+	oys_buf_puts(&target, rest[idlen] ? rest + idlen : "/");
+	if (c->req.query) {
+		oys_buf_putc(&target, '?');
+		oys_buf_puts(&target, c->req.query);
+	}
+	struct oys_header *h = calloc(c->req.nheaders + 1, sizeof *h);
+	size_t nh = 0;
+	if (h == NULL || target.data == NULL) {
+		free(h);
+		oys_buf_free(&target);
+		return answer_error(c, 500, "internal", "out of memory", NULL, NULL, 0);
+	}
+	for (size_t i = 0; i < c->req.nheaders; i++)
+		if (strcasecmp(c->req.headers[i].name, "X-Forwarded-For") != 0)
+			h[nh++] = c->req.headers[i];
+	if (strcmp(c->peer_ip, "-") != 0)
+		h[nh++] = (struct oys_header){"X-Forwarded-For", c->peer_ip};
+	struct oys_fn_request fr = {c->req.method, target.data, h, nh, c->req.body.data, c->req.body.len};
+	int rc = run_and_answer(c, code_id, &fr);
+	free(h);
+	oys_buf_free(&target);
+	return rc;
+}
+
+static int route(struct ctx *c)
+{
+	const char *p = c->req.path, *m = c->req.method;
+	if (strcmp(p, "/api/serverless") == 0) {
+		c->ep = OYS_EP_SERVERLESS;
+		return serverless(c);
+	}
+	if (strncmp(p, "/fn/", 4) == 0) {
+		c->ep = OYS_EP_FN;
+		return fn(c);
+	}
+	if (strcmp(p, "/healthz") == 0) {
+		c->ep = OYS_EP_HEALTHZ;
+		if (strcmp(m, "GET") != 0)
+			return method_not_allowed(c, "GET");
+		if (oys_serve_draining())
+			return answer(c, 503, "text/plain", NULL, 0, "draining\n", 9);
+		return answer(c, 200, "text/plain", NULL, 0, "ok\n", 3);
+	}
+	if (strcmp(p, "/status") == 0) {
+		c->ep = OYS_EP_STATUS;
+		if (strcmp(m, "GET") != 0)
+			return method_not_allowed(c, "GET");
+		int total, busy;
+		pool_counts(c->o, &total, &busy);
+		jv s = jv_object();
+		s = oys_json_set_str(s, "version", OYS_VERSION);
+		s = jv_object_set(s, jv_string("draining"), jv_bool(oys_serve_draining()));
+		s = oys_json_set_num(s, "running", busy);
+		s = oys_json_set_num(s, "free", total >= 0 ? total - busy : 0);
+		s = oys_json_set_num(s, "total", total >= 0 ? total : 0);
+		if (total < 0)
+			s = oys_json_set_str(s, "error", "no cgroup pool: run oys-cgroup setup");
+		return answer_json(c, 200, s);
+	}
+	if (strcmp(p, "/metrics") == 0) {
+		c->ep = OYS_EP_METRICS;
+		if (strcmp(m, "GET") != 0)
+			return method_not_allowed(c, "GET");
+		struct oys_metrics *mx;
+		struct oys_err e = {0};
+		if (oys_metrics_open(&mx, &e))
+			return answer_error(c, 500, "internal", e.msg, NULL, NULL, 0);
+		struct oys_metrics_gauges g = {0, 0, oys_serve_draining()};
+		pool_counts(c->o, &g.pool_total, &g.pool_busy);
+		struct oys_buf b = OYS_BUF_INIT;
+		oys_metrics_render(mx, &g, &b);
+		oys_metrics_close(mx);
+		int rc = answer(c, 200, "text/plain; version=0.0.4", NULL, 0, b.data, b.len);
+		oys_buf_free(&b);
+		return rc;
+	}
+	if (strcmp(p, "/unregister") == 0 || strcmp(p, "/register") == 0) {
+		c->ep = OYS_EP_ADMIN;
+		if (strcmp(m, "POST") != 0)
+			return method_not_allowed(c, "POST");
+		if (!admin_allowed(c))
+			return answer_error(c, 403, "forbidden", "admin endpoint: send the operator token (OYS_ADMIN_TOKEN)",
+			                    NULL, NULL, 0);
+		struct oys_err e = {0};
+		int on = p[1] == 'u';
+		if (oys_serve_set_draining(on, &e))
+			return answer_error(c, 500, "internal", e.msg, NULL, NULL, 0);
+		c->log = oys_json_set_str(c->log, "admin", on ? "drain" : "undrain");
+		return answer_json(c, 200, jv_object_set(jv_object(), jv_string("draining"), jv_bool(on)));
+	}
+	c->ep = OYS_EP_OTHER;
+	return answer_error(c, 404, "no_route", "no such endpoint (POST /api/serverless, ANY /fn/<code_id>/...)",
+	                    NULL, NULL, 0);
+}
+
+static void log_line(struct ctx *c)
+{
+	jv l = jv_object();
+	l = oys_json_set_str(l, "event", "request");
+	if (c->ran)
+		l = oys_json_set_str(l, "request_id", c->run.request_id);
+	l = oys_json_set_str(l, "peer", c->peer);
+	l = oys_json_set_str(l, "method", c->req.method[0] ? c->req.method : NULL);
+	l = oys_json_set_str(l, "path", c->req.path);
+	l = jv_object_merge(l, jv_copy(c->log));
+	l = oys_json_set_num(l, "status", c->status);
+	l = oys_json_set_str(l, "error", c->error);
+	if (c->error && c->message[0])
+		l = oys_json_set_str(l, "message", c->message);
+	if (c->ran) {
+		const struct oys_run_result *r = &c->run;
+		l = oys_json_set_str(l, "stage", r->error ? r->stage : NULL);
+		jv t = jv_object();
+		t = oys_json_set_num(t, "fetch", r->t.fetch);
+		t = oys_json_set_num(t, "config", r->t.config);
+		t = oys_json_set_num(t, "cgroup", r->t.cgroup);
+		t = oys_json_set_num(t, "start", r->t.start);
+		t = oys_json_set_num(t, "execute", r->t.exec);
+		t = oys_json_set_num(t, "run", r->t.total);
+		t = oys_json_set_num(t, "total", oys_now_ms() - c->t0);
+		l = jv_object_set(l, jv_string("ms"), t);
+		l = oys_json_set_str(l, "cgroup", r->cgroup[0] ? r->cgroup : NULL);
+		l = oys_json_set_num(l, "memory_peak", (double)r->stat.memory_peak);
+		l = oys_json_set_num(l, "cpu_ms", (double)r->stat.cpu_usage_ns / 1e6);
+		l = jv_object_set(l, jv_string("oom_kill"), jv_bool(r->oom_killed));
+		l = jv_object_set(l, jv_string("timeout"), jv_bool(r->timed_out));
+		/* the tail of the function's console: what its author needs to debug it */
+		if (r->console.len) {
+			size_t keep = 2048, n = r->console.len;
+			const char *s = r->console.data + (n > keep ? n - keep : 0);
+			l = jv_object_set(l, jv_string("console"), jv_string_sized(s, (int)(n > keep ? keep : n)));
+		}
+	} else {
+		l = jv_object_set(l, jv_string("ms"),
+		                  oys_json_set_num(jv_object(), "total", oys_now_ms() - c->t0));
+	}
+	oys_log_event(l);
+}
+
+int oys_serve_one(const struct oys_serve_opts *o)
+{
+	struct ctx c;
+	memset(&c, 0, sizeof c);
+	c.o = o;
+	c.log = jv_object();
+	c.ep = OYS_EP_OTHER;
+	c.t0 = oys_now_ms();
+	oys_http_peer(c.peer, sizeof c.peer);
+	peer_address(c.peer, c.peer_ip, sizeof c.peer_ip);
+	struct oys_err e = {0};
+	int rc;
+
+	int st = oys_http_read_request(o->in, o->out, &o->http, &c.req, &e);
+	if (st == -1) {
+		/* connected and closed without a word: nothing to answer, nothing to log */
+		jv_free(c.log);
+		oys_http_request_free(&c.req);
+		return 0;
+	}
+	if (c.req.t_start_ms > 0)
+		c.t0 = c.req.t_start_ms;
+	if (st != 0) {
+		const char *code = st == 408 ? "timeout_reading" : st == 411 ? "length_required"
+		                 : st == 413 ? "too_large" : "bad_request";
+		rc = answer_error(&c, st, code, e.msg, NULL, NULL, 0);
+	} else {
+		rc = route(&c);
+	}
+
+	struct oys_metrics *m;
+	if (oys_metrics_open(&m, NULL) == 0) {
+		oys_metrics_request(m, c.ep, c.status, c.error, (oys_now_ms() - c.t0) / 1000);
+		if (c.ran && c.run.t.start > 0) {
+			double stages[OYS_STAGE_COUNT] = {c.run.t.fetch, c.run.t.config, c.run.t.cgroup, c.run.t.start,
+			                                  c.run.t.exec};
+			oys_metrics_run(m, stages, c.run.stat.cpu_usage_ns, c.run.stat.memory_peak);
+		}
+		oys_metrics_close(m);
+	}
+	log_line(&c);
+	if (c.ran)
+		oys_run_result_free(&c.run);
+	jv_free(c.log);
+	oys_http_request_free(&c.req);
+	return rc ? OYS_EIO : 0;
+}
+
+int oys_serve_agent_reply(const char *prefix, struct oys_buf *out)
+{
+	int total = 0, busy = 0;
+	if (oys_serve_draining())
+		return oys_buf_puts(out, "drain\n");
+	if (oys_cgroup_pool_count(prefix, &total, &busy, NULL) || total <= 0)
+		return oys_buf_puts(out, "down#no cgroup pool\n");
+	int freec = total - busy, pct = freec * 100 / total;
+	/* Weight follows free capacity (at least 1%, so a full host still queues rather than
+	 * refuses); maxconn caps concurrent requests at the pool size. */
+	return oys_buf_printf(out, "up %d%% maxconn:%d\n", pct < 1 ? 1 : pct, total);
+}

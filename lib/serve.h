@@ -1,0 +1,29 @@
+/* serve.h: oys-serve's one request: read it strictly, route it, run the function (run.h),
+ * answer, log one JSON line, count it. */
+#ifndef OYS_SERVE_H
+#define OYS_SERVE_H
+
+#include "httpd.h"
+#include "run.h"
+
+struct oys_serve_opts {
+	struct oys_run_opts run;         /* defaults for every run (store, pool, limits...) */
+	struct oys_http_limits http;     /* request limits and client deadlines */
+	const char *admin_token;         /* NULL: admin endpoints only from loopback (or no peer) */
+	int in, out;                     /* the connection (stdin, stdout under socat) */
+	volatile int *abort_flag;        /* set on SIGTERM/SIGHUP */
+};
+
+/* Serves one request. Returns 0 when an answer was written (whatever its status), OYS_EIO when
+ * the client was gone. */
+int oys_serve_one(const struct oys_serve_opts *o);
+
+/* The drain flag: RUNTIME/draining. */
+int oys_serve_draining(void);
+int oys_serve_set_draining(int on, struct oys_err *e);
+
+/* The answer to HAProxy's agent-check: "ready up 75%" style weight from the free sandboxes,
+ * "drain" while draining, "maint" when full... (see oys-serve(1)). */
+int oys_serve_agent_reply(const char *prefix, struct oys_buf *out);
+
+#endif

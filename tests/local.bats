@@ -1,0 +1,57 @@
+#!/usr/bin/env bats
+# The local platform under supervisord (Debian's package): the template starts and serves, and
+# share/local/up (the README's first command, after deps and build) prints a curl line that
+# works; share/local/down stops everything.
+
+load test_helper/common-setup
+load test_helper/platform
+
+setup() {
+	common_setup
+	export OYS_CGROUP_PREFIX="oyst${BATS_TEST_NUMBER}l$$_"
+	echo "$OYS_CGROUP_PREFIX" >>"$BATS_TEST_TMPDIR/.pools"
+	export OYS_BIN=${OYS_TEST_BIN:-$ROOT/bin}
+	export OYS_STATE=$T/state OYS_LOCAL_STATE=$T/state
+	export OYS_PORT=$(oys-port) OYS_AGENT_PORT=$(oys-port) OYS_ATTEST_PORT=$(oys-port)
+	export OYS_ATTESTATION_URL=http://127.0.0.1:$OYS_ATTEST_PORT
+	mkdir -p "$OYS_STATE"
+}
+teardown() {
+	[ -f "$OYS_STATE/supervisord.pid" ] && "$ROOT/share/local/down" >/dev/null 2>&1
+	common_teardown
+	pool_teardown
+}
+
+@test "the supervisord template starts attestation, oys-serve and the agent, and serves" {
+	oys-cgroup setup --count 2 >/dev/null
+	id=$(put_fn "$EXAMPLES/factors.js")
+	start_bg "$T/supervisord.out" supervisord -n -c "$ROOT/share/templates/supervisord-local.conf"
+	wait_port "$OYS_PORT"
+	PORT=$OYS_PORT
+	serverless "$id" '{"num": 100}'
+	[ "$status_code" = 200 ]
+	[ "$body" = '{"num":100,"factors":[2,2,5,5]}' ]
+	run -0 socat -T 5 - "TCP:127.0.0.1:$OYS_AGENT_PORT"
+	[ "$output" = "up 100% maxconn:2" ]
+	wait_port "$OYS_ATTEST_PORT"
+	run -0 oys-attest fetch --url "$OYS_ATTESTATION_URL" -o doc.cbor
+	run -0 oys-attest verify --root "$OYS_RUNTIME_DIR/attest-dev/root.pem" doc.cbor
+	grep -q '"event":"request"' "$OYS_STATE/oys-serve.log"
+	# supervisord stops its programs, socat and its children with them
+	kill -TERM "$BG_PID"
+	wait_for 10 bash -c "! kill -0 $BG_PID 2>/dev/null"
+	assert_clean
+	! stray_processes | grep -q -e socat -e 'oys-serve'
+}
+
+@test "share/local/up starts the platform and prints a curl line that works; down stops it" {
+	run -0 "$ROOT/share/local/up"
+	line=$(grep -m1 '^  curl -d .*api/serverless' <<<"$output")
+	[ -n "$line" ]
+	run -0 --separate-stderr bash -c "$line"
+	[ "$output" = '{"num":100,"factors":[2,2,5,5]}' ]
+	run -0 "$ROOT/share/local/down"
+	[ ! -e "$OYS_STATE/supervisord.pid" ]
+	run -7 curl -s "http://127.0.0.1:$OYS_PORT/healthz" # 7: connection refused
+	! stray_processes | grep -q -e socat -e supervisord
+}

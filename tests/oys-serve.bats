@@ -1,0 +1,322 @@
+#!/usr/bin/env bats
+# oys-serve behind real socat on 127.0.0.1: the HTTP API end to end, real workerd, real
+# cgroups, and after every request, whatever its end: no workerd, no files, every cgroup free.
+
+load test_helper/common-setup
+load test_helper/platform
+
+setup() {
+	common_setup
+	pool_setup 4 128M
+	FACTORS=$(put_fn "$EXAMPLES/factors.js")
+}
+teardown() {
+	common_teardown
+	pool_teardown
+}
+
+@test "POST /api/serverless runs the factors example and adds the X-Oyster headers" {
+	serve_start
+	serverless "$FACTORS" '{"num": 100}'
+	[ "$status_code" = 200 ]
+	[ "$body" = '{"num":100,"factors":[2,2,5,5]}' ]
+	grep -qi '^content-type: application/json' <<<"$headers"
+	grep -qE '^X-Oyster-Request-Id: [0-9a-f]{32}$' <<<"$headers"
+	grep -q "^X-Oyster-Code-Id: $FACTORS\$" <<<"$headers"
+	grep -qE '^X-Oyster-Execution-Ms: [0-9]+\.[0-9]$' <<<"$headers"
+	grep -q '^Connection: close' <<<"$headers"
+	assert_clean
+}
+
+@test "the same function through /fn/<code_id>/" {
+	serve_start
+	call POST "/fn/$FACTORS/" '{"num": 100}'
+	[ "$status_code" = 200 ]
+	[ "$body" = '{"num":100,"factors":[2,2,5,5]}' ]
+	call POST "/fn/$FACTORS" '{"num": 7}'
+	[ "$body" = '{"num":7,"factors":[7]}' ]
+	assert_clean
+}
+
+@test "/fn/ passes method, path, query, headers and body through, and the answer back" {
+	id=$(put_fn "$FN/echo.js")
+	serve_start
+	status_code=$(curl -sS -X PATCH -H 'X-Custom: 1' -H 'Content-Type: text/plain' --data-binary 'raw body' \
+		-D "$T/h" -o "$T/b" -w '%{http_code}' "http://127.0.0.1:$PORT/fn/$id/some/path?a=1&b=two")
+	[ "$status_code" = 200 ]
+	body=$(cat "$T/b")
+	[ "$(jq -r .method <<<"$body")" = PATCH ]
+	[ "$(jq -r .path <<<"$body")" = /some/path ]
+	[ "$(jq -r .query <<<"$body")" = '?a=1&b=two' ]
+	[ "$(jq -r '.headers["x-custom"]' <<<"$body")" = 1 ]
+	[ "$(jq -r '.headers["x-forwarded-for"]' <<<"$body")" = 127.0.0.1 ]
+	[ "$(jq -r .body <<<"$body")" = 'raw body' ]
+	grep -qi '^x-echo: yes' "$T/h"
+}
+
+@test "the function's status and content type come back as they are" {
+	id=$(put_fn "$FN/status.js")
+	serve_start
+	serverless "$id" '{"status": 418, "type": "text/x-teapot", "body": "short and stout"}'
+	[ "$status_code" = 418 ]
+	[ "$body" = "short and stout" ]
+	grep -qi '^content-type: text/x-teapot' <<<"$headers"
+}
+
+@test "an unknown code_id is 404 not_found, as JSON with the request id" {
+	serve_start
+	id=$(printf 'nothing' | sha256sum | cut -d' ' -f1)
+	serverless "$id" '{}'
+	[ "$status_code" = 404 ]
+	[ "$(error_code)" = not_found ]
+	[ "$(jq -r .error.stage <<<"$body")" = fetch ]
+	[[ $(jq -r .error.request_id <<<"$body") =~ ^[0-9a-f]{32}$ ]]
+	assert_clean
+}
+
+@test "malformed JSON, a missing code_id, a malformed code_id: 400 each" {
+	serve_start
+	call POST /api/serverless '{"code_id": '
+	[ "$status_code" = 400 ]
+	[ "$(error_code)" = bad_json ]
+	call POST /api/serverless '{"input": 1}'
+	[ "$status_code" = 400 ]
+	[ "$(error_code)" = bad_request ]
+	[ "$(jq -r .error.message <<<"$body")" = "code_id missing or not a string" ]
+	call POST /api/serverless '{"code_id": "../../etc/passwd", "input": 1}'
+	[ "$status_code" = 400 ]
+	[ "$(error_code)" = bad_code_id ]
+	call POST /fn/ABC/x '{}'
+	[ "$status_code" = 400 ]
+	[ "$(error_code)" = bad_code_id ]
+	assert_clean
+}
+
+@test "code with a syntax error: 400 compile_error with the line" {
+	id=$(put_fn "$FIXTURES/js/syntax-error.js")
+	serve_start
+	serverless "$id" '{}'
+	[ "$status_code" = 400 ]
+	[ "$(error_code)" = compile_error ]
+	[ "$(jq -r .error.message <<<"$body")" = "function does not start: Uncaught SyntaxError: missing ) after argument list at worker.js:2:32" ]
+	assert_clean
+}
+
+@test "a function that throws gives its own 500, and its stack reaches the log" {
+	id=$(put_fn "$FN/throws.js")
+	serve_start
+	serverless "$id" '{"num": 1}'
+	[ "$status_code" = 500 ]
+	[ "$body" = "Internal Server Error" ]
+	line=$(grep '"event":"request"' "$T/serve.log" | tail -1)
+	[[ $(jq -r .console <<<"$line") == *'Uncaught Error: input rejected: {"num":1}'*'at check (worker.js:3:'* ]]
+	assert_clean
+}
+
+@test "an endless loop: 504 timeout within the timeout and some slack" {
+	id=$(put_fn "$FN/loop.js")
+	serve_start OYS_TIMEOUT=1
+	start=$SECONDS
+	serverless "$id" '{}'
+	[ $((SECONDS - start)) -lt 15 ]
+	[ "$status_code" = 504 ]
+	[ "$(error_code)" = timeout ]
+	assert_clean
+}
+
+@test "a memory bomb: 502 memory_limit, counted by the cgroup" {
+	id=$(put_fn "$FN/membomb.js")
+	serve_start
+	serverless "$id" '{}'
+	[ "$status_code" = 502 ]
+	[ "$(error_code)" = memory_limit ]
+	line=$(grep '"event":"request"' "$T/serve.log" | tail -1)
+	[ "$(jq -r .oom_kill <<<"$line")" = true ]
+	assert_clean
+}
+
+@test "pool exhausted: 429 with Retry-After" {
+	for i in 1 2 3 4; do start_bg "$T/r$i.log" oys-cgroup reserve --exec -- sleep 60; done
+	wait_for 10 bash -c "[ \"\$(oys-cgroup list --json | jq '[.[] | select(.busy)] | length')\" = 4 ]"
+	serve_start
+	serverless "$FACTORS" '{"num": 4}'
+	[ "$status_code" = 429 ]
+	[ "$(error_code)" = no_sandbox ]
+	grep -q '^Retry-After: 1' <<<"$headers"
+	common_teardown
+	assert_clean
+}
+
+@test "draining: /unregister makes new requests 503, /register takes them again" {
+	serve_start
+	call POST /unregister
+	[ "$status_code" = 200 ]
+	[ "$body" = '{"draining":true}' ]
+	serverless "$FACTORS" '{"num": 4}'
+	[ "$status_code" = 503 ]
+	[ "$(error_code)" = draining ]
+	call GET /healthz
+	[ "$status_code" = 503 ]
+	call GET /status
+	[ "$(jq -r .draining <<<"$body")" = true ]
+	call POST /register
+	serverless "$FACTORS" '{"num": 4}'
+	[ "$status_code" = 200 ]
+	assert_clean
+}
+
+@test "the admin endpoints want the operator token when one is set" {
+	serve_start OYS_ADMIN_TOKEN=s3cret
+	call POST /unregister
+	[ "$status_code" = 403 ]
+	[ "$(error_code)" = forbidden ]
+	status_code=$(curl -sS -o /dev/null -w '%{http_code}' --data-binary '' -H 'Authorization: Bearer s3cret' \
+		"http://127.0.0.1:$PORT/unregister")
+	[ "$status_code" = 200 ]
+	# without a token, a peer that is not loopback is refused
+	run -0 --separate-stderr env TCPREMOTEIP=10.1.2.3 PROTO=TCP oys-serve <<<$'POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 403 Forbidden\r' ]]
+}
+
+@test "an oversized body is 413 before it is read; a wrong method 405; no route 404" {
+	serve_start OYS_MAX_BODY=1K
+	head -c 5000 /dev/zero | tr '\0' 'x' >big
+	status_code=$(curl -sS -o "$T/b" -w '%{http_code}' -H 'content-type: application/json' \
+		--data-binary @big "http://127.0.0.1:$PORT/api/serverless")
+	[ "$status_code" = 413 ]
+	[ "$(jq -r .error.code "$T/b")" = too_large ]
+	call GET /api/serverless
+	[ "$status_code" = 405 ]
+	grep -q '^Allow: POST' <<<"$headers"
+	call GET /nowhere
+	[ "$status_code" = 404 ]
+	[ "$(error_code)" = no_route ]
+}
+
+@test "a slow client is cut off with 408" {
+	serve_start OYS_READ_TIMEOUT=1
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'POST /api/serverless HTTP/1.1\r\nHost: x\r\n' >&5
+	start=$SECONDS
+	run -0 timeout 10 cat <&5
+	exec 5>&-
+	[ $((SECONDS - start)) -lt 8 ]
+	[[ ${lines[0]} == $'HTTP/1.1 408 Request Timeout\r' ]]
+	assert_clean
+}
+
+@test "a chunked request body works; ambiguous framing is refused" {
+	serve_start
+	status_code=$(curl -sS -o "$T/b" -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
+		-H 'content-type: application/json' --data-binary "{\"code_id\": \"$FACTORS\", \"input\": {\"num\": 8}}" \
+		"http://127.0.0.1:$PORT/api/serverless")
+	[ "$status_code" = 200 ]
+	[ "$(cat "$T/b")" = '{"num":8,"factors":[2,2,2]}' ]
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'POST /fn/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' "$FACTORS" >&5
+	run -0 timeout 10 cat <&5
+	exec 5>&-
+	[[ ${lines[0]} == $'HTTP/1.1 400 Bad Request\r' ]]
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'GET /healthz HTTP/1.1\nHost: x\n\n' >&5
+	run -0 timeout 10 cat <&5
+	exec 5>&-
+	[[ ${lines[0]} == $'HTTP/1.1 400 Bad Request\r' ]]
+	assert_clean
+}
+
+@test "a response over the limit is 502, a body cut by the hang detector is 502" {
+	big=$(put_fn "$FN/big.js")
+	hang=$(put_fn "$FN/hang-stream.js")
+	serve_start OYS_MAX_RESPONSE=1M
+	call GET "/fn/$big/?mib=2"
+	[ "$status_code" = 502 ]
+	[ "$(error_code)" = response_too_large ]
+	call GET "/fn/$hang/"
+	[ "$status_code" = 502 ]
+	[ "$(error_code)" = incomplete_response ]
+	assert_clean
+}
+
+@test "a client that goes away mid-run: workerd is stopped long before the timeout" {
+	id=$(put_fn "$FN/loop.js")
+	serve_start OYS_TIMEOUT=60
+	curl -sS --max-time 60 -H 'content-type: application/json' \
+		--data-binary "{\"code_id\": \"$id\", \"input\": {}}" "http://127.0.0.1:$PORT/api/serverless" >/dev/null 2>&1 &
+	cpid=$!
+	wait_for 10 bash -c "ps -eo args= | grep -F '$BATS_TEST_TMPDIR' | grep -q 'workerd serve'"
+	kill "$cpid"
+	wait "$cpid" || true
+	wait_for 10 no_workerd
+	assert_clean
+	grep -q '"error":"client_gone"' "$T/serve.log" || { cat "$T/serve.log"; return 1; }
+}
+
+@test "50 concurrent requests on a pool of 4: each answered 200 or 429, nothing left" {
+	slow=$(put_fn "$FN/slow.js")
+	serve_start
+	pids=()
+	for i in $(seq 1 50); do
+		curl -sS --max-time 60 -o "$T/out.$i" -w '%{http_code}\n' -H 'content-type: application/json' \
+			--data-binary "{\"code_id\": \"$slow\", \"input\": {\"ms\": 300}}" \
+			"http://127.0.0.1:$PORT/api/serverless" >"$T/code.$i" 2>/dev/null &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	ok=0 busy=0
+	for i in $(seq 1 50); do
+		c=$(cat "$T/code.$i")
+		case $c in
+		200) [ "$(cat "$T/out.$i")" = '{"slept":300}' ] && ok=$((ok + 1)) ;;
+		429) [ "$(jq -r .error.code "$T/out.$i")" = no_sandbox ] && busy=$((busy + 1)) ;;
+		*) echo "request $i: $c $(cat "$T/out.$i")"; return 1 ;;
+		esac
+	done
+	[ $((ok + busy)) = 50 ]
+	[ "$ok" -ge 4 ]
+	assert_clean
+}
+
+@test "one JSON log line per request, with stages, memory and the console's tail" {
+	id=$(put_fn "$FN/console.js")
+	serve_start
+	call GET "/fn/$id/"
+	[ "$body" = done ]
+	line=$(grep '"event":"request"' "$T/serve.log" | tail -1)
+	[ "$(jq -r .code_id <<<"$line")" = "$id" ]
+	[ "$(jq -r .status <<<"$line")" = 200 ]
+	[ "$(jq -r .peer <<<"$line")" = "127.0.0.1:$(jq -r '.peer | split(":")[1]' <<<"$line")" ]
+	jq -e '.ms.fetch >= 0 and .ms.config >= 0 and .ms.cgroup >= 0 and .ms.start > 0 and .ms.execute >= 0' <<<"$line"
+	jq -e '.memory_peak > 1000000 and .cpu_ms > 0 and .oom_kill == false and .timeout == false' <<<"$line"
+	[[ $(jq -r .console <<<"$line") == *"first line of output"*"a warning on stderr"* ]]
+	[[ $(jq -r .request_id <<<"$line") =~ ^[0-9a-f]{32}$ ]]
+}
+
+@test "/healthz, /status and /metrics describe the host" {
+	serve_start
+	call GET /healthz
+	[ "$status_code" = 200 ]
+	[ "$body" = ok ]
+	call GET /status
+	[ "$(jq -c '{running, free, total, draining}' <<<"$body")" = '{"running":0,"free":4,"total":4,"draining":false}' ]
+	serverless "$FACTORS" '{"num": 6}'
+	call GET /metrics
+	grep -q '^oys_requests_total{endpoint="serverless",status="200"} 1$' <<<"$body"
+	grep -q '^oys_sandboxes{state="free"} 4$' <<<"$body"
+	grep -q '^oys_draining 0$' <<<"$body"
+}
+
+@test "oys-serve answers a request on stdin with no socket at all" {
+	run -0 --separate-stderr oys-serve <<<$'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 200 OK\r' ]]
+	[[ ${lines[-1]} == ok ]]
+}
+
+@test "--listen serves without socat" {
+	PORT=$(oys-port)
+	start_bg "$T/listen.log" oys-serve --listen "127.0.0.1:$PORT"
+	wait_port "$PORT"
+	serverless "$FACTORS" '{"num": 9}'
+	[ "$body" = '{"num":9,"factors":[3,3]}' ]
+	assert_clean
+}

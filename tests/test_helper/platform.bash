@@ -1,0 +1,95 @@
+# The platform for end-to-end tests: a cgroup pool of the test's own, a code store with
+# functions in it, oys-serve behind real socat on 127.0.0.1, and the checks that nothing
+# was left behind. Load after common-setup.
+
+FN=$ROOT/tests/fixtures/fn
+
+# pool_setup [COUNT] [MEMORY]: a pool with a prefix no other test uses; teardown removes it.
+pool_setup() {
+	export OYS_CGROUP_PREFIX="oyst${BATS_TEST_NUMBER}p$$_"
+	oys-cgroup setup --count "${1:-4}" --memory "${2:-256M}" >/dev/null
+	echo "$OYS_CGROUP_PREFIX" >>"$BATS_TEST_TMPDIR/.pools"
+}
+
+pool_teardown() {
+	local p
+	[ -f "$BATS_TEST_TMPDIR/.pools" ] || return 0
+	while read -r p; do
+		OYS_CGROUP_PREFIX=$p oys-cgroup teardown --force >/dev/null 2>&1 || true
+	done <"$BATS_TEST_TMPDIR/.pools"
+	rm -f "$BATS_TEST_TMPDIR/.pools"
+}
+
+# put_fn FILE: stores a function, prints its code_id.
+put_fn() {
+	oys-store put "$1"
+}
+
+# serve_start [ENV=VALUE...]: oys-serve behind socat on a free port ($PORT), its log in
+# $T/serve.log (socat passes the children's stderr through).
+serve_start() {
+	PORT=$(oys-port)
+	start_bg "$T/serve.log" env "$@" socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" EXEC:oys-serve
+	SOCAT_PID=$BG_PID
+	wait_port "$PORT"
+}
+
+# call METHOD PATH [BODY]: curl to oys-serve; sets $status_code, $body, $headers.
+call() {
+	local method=$1 path=$2 data=${3-}
+	local args=(-sS --max-time 60 -X "$method" -D "$T/h" -o "$T/b" -w '%{http_code}')
+	if [ $# -ge 3 ]; then
+		args+=(-H 'content-type: application/json' --data-binary "$data")
+	elif [ "$method" = POST ]; then
+		args+=(--data-binary '') # a POST says its length: oys-serve answers 411 otherwise
+	fi
+	status_code=$(curl "${args[@]}" "http://127.0.0.1:$PORT$path")
+	body=$(cat "$T/b")
+	headers=$(tr -d '\r' <"$T/h")
+}
+
+# serverless CODE_ID INPUT_JSON
+serverless() {
+	call POST /api/serverless "{\"code_id\": \"$1\", \"input\": $2}"
+}
+
+# error_code: the "code" of a JSON error body.
+error_code() {
+	jq -r .error.code <<<"$body"
+}
+
+# Nothing left behind: no workerd of this test, no request files, every cgroup free and empty.
+# oys-serve answers before it tears down, so give the teardown a few seconds.
+assert_clean() {
+	local procs
+	wait_for 5 no_workerd || { echo "workerd still running: $(stray_processes)"; return 1; }
+	wait_for 5 no_request_files || { echo "request files left: $(ls -A "$OYS_RUNTIME_DIR/req")"; return 1; }
+	wait_for 5 pool_free || { echo "cgroups not free: $(oys-cgroup list --json)"; return 1; }
+	wait_for 5 no_oys_serve || { echo "oys-serve still running: $(stray_processes)"; return 1; }
+	procs=$(stray_processes | grep -v -e socat -e supervisord || true)
+	[ -z "$procs" ] || { echo "stray processes: $procs"; return 1; }
+}
+
+no_request_files() {
+	[ ! -d "$OYS_RUNTIME_DIR/req" ] || [ -z "$(ls -A "$OYS_RUNTIME_DIR/req")" ]
+}
+
+# oys-serve processes of this test (their environment names its runtime directory).
+no_oys_serve() {
+	local p
+	for p in $(pgrep -x oys-serve 2>/dev/null); do
+		grep -qx "$p" "$BATS_TEST_TMPDIR/.bg-pids" && continue # a --listen parent we started
+		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "OYS_RUNTIME_DIR=$OYS_RUNTIME_DIR" && return 1
+	done
+	return 0
+}
+
+no_workerd() {
+	! stray_processes | grep -q 'workerd serve'
+}
+
+pool_free() {
+	local busy
+	busy=$(oys-cgroup list --json | jq '[.[] | select(.busy or .tasks > 0)] | length')
+	[ "$busy" = 0 ]
+}
