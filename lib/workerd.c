@@ -196,8 +196,9 @@ void oys_workerd_console_filter(const char *raw, size_t len, struct oys_buf *out
 				oys_buf_putc(out, '\n');
 				in_stack = 1;
 			} else if (find_in(rest, rn, "uncaught exception; exception = ") ||
-			           find_in(rest, rn, "Uncaught exception: ")) {
-				/* the same exception again, in C++ words: skip */
+			           find_in(rest, rn, "Uncaught exception: ") || find_in(rest, rn, "NOSENTRY")) {
+				/* the same exception again in C++ words, or workerd's own housekeeping
+				 * ("NOSENTRY ... compile cache ..."): not the function's */
 			} else {
 				/* another internal message: keep its last "failed: ..." part */
 				const char *f = NULL, *q;

@@ -3,13 +3,12 @@
 # document, or a transaction on a real local chain (anvil); always verified, never partial.
 
 load test_helper/common-setup
+load test_helper/chain
 setup() { common_setup; }
 teardown() { common_teardown; }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 ZERO_ID=$(printf '0%.0s' {1..64})
-KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 # anvil's first account
-CONTRACT=0x00000000000000000000000000000000000C0DE0                    # checksummed case
 
 # ---- a store directory ----
 
@@ -220,28 +219,7 @@ serve_raw() {
 	[ "$stderr" = "oys-fetch: RPC $RAW_URL: error -32000: boom" ]
 }
 
-# ---- a chain: real anvil, code sent with cast ----
-
-
-start_anvil() {
-	local port
-	port=$(oys-port)
-	start_bg "$T/anvil.log" "$ANVIL" --host 127.0.0.1 --port "$port"
-	ANVIL_PID=$BG_PID
-	wait_port "$port" 30
-	RPC=http://127.0.0.1:$port
-	export OYS_RPC_URL=$RPC OYS_CODE_CONTRACT=$CONTRACT
-}
-
-hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
-
-# send_code FILE [TO [cast options]]: a transaction calling store(bytes) with FILE; prints its hash.
-send_code() {
-	local f=$1 to=${2:-$CONTRACT}
-	shift 2 || shift $#
-	"$CAST" send --rpc-url "$RPC" --private-key "$KEY" "$@" "$to" \
-		--data "$("$CAST" calldata 'store(bytes)' "0x$(hex "$f")")" --json | jq -r .transactionHash
-}
+# ---- a chain: real anvil, code sent with cast (test_helper/chain.bash) ----
 
 @test "chain: JS code and a binary with trailing zeros come back byte-exact from calldata" {
 	start_anvil
