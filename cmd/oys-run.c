@@ -142,19 +142,21 @@ int main(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'H': {
+			char *h = nheaders < MAX_LIST ? strdup(optarg) : NULL, *colon = h ? strchr(h, ':') : NULL;
 			if (nheaders == MAX_LIST)
 				oys_usage_error("at most %d --header", MAX_LIST);
-			char *h = strdup(optarg), *colon = h ? strchr(h, ':') : NULL;
-			if (colon == NULL)
+			if (colon == NULL) {
 				oys_usage_error("--header: '%s' is not 'Name: value'", optarg);
-			*colon = '\0';
-			char *v = colon + 1;
-			while (*v == ' ')
-				v++;
-			if (!oys_http_valid_name(h) || !oys_http_valid_value(v))
-				oys_usage_error("--header: '%s' is not 'Name: value'", optarg);
-			header_copies[nheaders] = h;
-			headers[nheaders++] = (struct oys_header){h, v};
+			} else {
+				*colon = '\0';
+				char *v = colon + 1;
+				while (*v == ' ')
+					v++;
+				if (!oys_http_valid_name(h) || !oys_http_valid_value(v))
+					oys_usage_error("--header: '%s' is not 'Name: value'", optarg);
+				header_copies[nheaders] = h;
+				headers[nheaders++] = (struct oys_header){h, v};
+			}
 			break;
 		}
 		case 'i': include = 1; break;
@@ -169,9 +171,10 @@ int main(int argc, char **argv)
 		case 'O': ro.outbound = optarg; break;
 		case 'd': ro.compat_date = optarg; break;
 		case 'f':
-			if (nflags == MAX_LIST)
+			if (nflags < MAX_LIST)
+				flags[nflags++] = optarg;
+			else
 				oys_usage_error("at most %d --compat-flag", MAX_LIST);
-			flags[nflags++] = optarg;
 			break;
 		case O_PREFIX: ro.cgroup_prefix = optarg; break;
 		case O_MAXRESP: ro.max_response = oys_opt_size("--max-response", optarg); break;

@@ -527,9 +527,12 @@ int oys_http_respond_error(int fd, int status, const char *code, const char *mes
 	if (body == NULL)
 		return -1;
 	size_t n = strlen(body);
-	body = realloc(body, n + 2);
-	if (body == NULL)
+	char *grown = realloc(body, n + 2);
+	if (grown == NULL) {
+		free(body);
 		return -1;
+	}
+	body = grown;
 	body[n++] = '\n';
 	int r = oys_http_respond(fd, status, "application/json", h, nh, body, n);
 	free(body);

@@ -354,6 +354,24 @@ static int is_text(const char *p, size_t n)
 	return 1;
 }
 
+jv oys_run_stats_json(jv o, const struct oys_run_result *r)
+{
+	jv t = jv_object();
+	t = oys_json_set_num(t, "fetch", r->t.fetch);
+	t = oys_json_set_num(t, "config", r->t.config);
+	t = oys_json_set_num(t, "cgroup", r->t.cgroup);
+	t = oys_json_set_num(t, "start", r->t.start);
+	t = oys_json_set_num(t, "execute", r->t.exec);
+	t = oys_json_set_num(t, "teardown", r->t.teardown);
+	t = oys_json_set_num(t, "total", r->t.total);
+	o = jv_object_set(o, jv_string("ms"), t);
+	o = oys_json_set_str(o, "cgroup", r->cgroup[0] ? r->cgroup : NULL);
+	o = oys_json_set_num(o, "memory_peak", (double)r->stat.memory_peak);
+	o = oys_json_set_num(o, "cpu_ms", (double)r->stat.cpu_usage_ns / 1e6);
+	o = jv_object_set(o, jv_string("oom_kill"), jv_bool(r->oom_killed));
+	return jv_object_set(o, jv_string("timeout"), jv_bool(r->timed_out));
+}
+
 jv oys_run_result_json(const struct oys_run_result *r)
 {
 	jv o = jv_object();
@@ -375,20 +393,7 @@ jv oys_run_result_json(const struct oys_run_result *r)
 			oys_buf_free(&b64);
 		}
 	}
-	jv t = jv_object();
-	t = oys_json_set_num(t, "fetch", r->t.fetch);
-	t = oys_json_set_num(t, "config", r->t.config);
-	t = oys_json_set_num(t, "cgroup", r->t.cgroup);
-	t = oys_json_set_num(t, "start", r->t.start);
-	t = oys_json_set_num(t, "execute", r->t.exec);
-	t = oys_json_set_num(t, "teardown", r->t.teardown);
-	t = oys_json_set_num(t, "total", r->t.total);
-	o = jv_object_set(o, jv_string("ms"), t);
-	o = oys_json_set_str(o, "cgroup", r->cgroup[0] ? r->cgroup : NULL);
-	o = oys_json_set_num(o, "memory_peak", (double)r->stat.memory_peak);
-	o = oys_json_set_num(o, "cpu_ms", (double)r->stat.cpu_usage_ns / 1e6);
-	o = jv_object_set(o, jv_string("oom_kill"), jv_bool(r->oom_killed));
-	o = jv_object_set(o, jv_string("timeout"), jv_bool(r->timed_out));
+	o = oys_run_stats_json(o, r);
 	if (r->error) {
 		jv e = jv_object();
 		e = oys_json_set_str(e, "code", r->error);

@@ -100,6 +100,10 @@ struct oys_run_result {
 int oys_run(const struct oys_run_opts *o, struct oys_run_result *r);
 void oys_run_result_free(struct oys_run_result *r);
 
+/* Adds to o what every report of a run carries: "ms" (each stage, teardown, total), "cgroup",
+ * "memory_peak", "cpu_ms", "oom_kill", "timeout". */
+jv oys_run_stats_json(jv o, const struct oys_run_result *r);
+
 /* The result as JSON (status, headers, body or body_base64, timings, memory, error, console). */
 jv oys_run_result_json(const struct oys_run_result *r);
 

@@ -370,20 +370,11 @@ static void log_line(struct ctx *c)
 	if (c->ran) {
 		const struct oys_run_result *r = &c->run;
 		l = oys_json_set_str(l, "stage", r->error ? r->stage : NULL);
-		jv t = jv_object();
-		t = oys_json_set_num(t, "fetch", r->t.fetch);
-		t = oys_json_set_num(t, "config", r->t.config);
-		t = oys_json_set_num(t, "cgroup", r->t.cgroup);
-		t = oys_json_set_num(t, "start", r->t.start);
-		t = oys_json_set_num(t, "execute", r->t.exec);
-		t = oys_json_set_num(t, "run", r->t.total);
-		t = oys_json_set_num(t, "total", oys_now_ms() - c->t0);
-		l = jv_object_set(l, jv_string("ms"), t);
-		l = oys_json_set_str(l, "cgroup", r->cgroup[0] ? r->cgroup : NULL);
-		l = oys_json_set_num(l, "memory_peak", (double)r->stat.memory_peak);
-		l = oys_json_set_num(l, "cpu_ms", (double)r->stat.cpu_usage_ns / 1e6);
-		l = jv_object_set(l, jv_string("oom_kill"), jv_bool(r->oom_killed));
-		l = jv_object_set(l, jv_string("timeout"), jv_bool(r->timed_out));
+		l = oys_run_stats_json(l, r);
+		/* "ms.total" is the run's; "ms.request" counts from the request's first byte */
+		jv ms = jv_object_get(jv_copy(l), jv_string("ms"));
+		ms = oys_json_set_num(ms, "request", oys_now_ms() - c->t0);
+		l = jv_object_set(l, jv_string("ms"), ms);
 		/* the tail of the function's console: what its author needs to debug it */
 		if (r->console.len) {
 			size_t keep = 2048, n = r->console.len;
@@ -392,7 +383,7 @@ static void log_line(struct ctx *c)
 		}
 	} else {
 		l = jv_object_set(l, jv_string("ms"),
-		                  oys_json_set_num(jv_object(), "total", oys_now_ms() - c->t0));
+		                  oys_json_set_num(jv_object(), "request", oys_now_ms() - c->t0));
 	}
 	oys_log_event(l);
 }

@@ -150,7 +150,7 @@ teardown() {
 	id=$(put_fn "$FN/loop.js")
 	oys-run --timeout 60 "$id" input.json >out 2>err &
 	pid=$!
-	wait_for 10 bash -c "ps -eo args= | grep -F '$BATS_TEST_TMPDIR' | grep -q 'workerd serve'"
+	wait_for 10 workerd_running
 	kill -TERM "$pid"
 	rc=0
 	wait "$pid" || rc=$?
@@ -163,7 +163,7 @@ teardown() {
 	id=$(put_fn "$FN/loop.js")
 	oys-run --timeout 60 "$id" input.json >out 2>err &
 	pid=$!
-	wait_for 10 bash -c "ps -eo args= | grep -F '$BATS_TEST_TMPDIR' | grep -q 'workerd serve'"
+	wait_for 10 workerd_running
 	kill -KILL "$pid"
 	wait "$pid" || true
 	wait_for 5 no_workerd

@@ -244,7 +244,7 @@ teardown() {
 	curl -sS --max-time 60 -H 'content-type: application/json' \
 		--data-binary "{\"code_id\": \"$id\", \"input\": {}}" "http://127.0.0.1:$PORT/api/serverless" >/dev/null 2>&1 &
 	cpid=$!
-	wait_for 10 bash -c "ps -eo args= | grep -F '$BATS_TEST_TMPDIR' | grep -q 'workerd serve'"
+	wait_for 10 workerd_running
 	kill "$cpid"
 	wait "$cpid" || true
 	wait_for 10 no_workerd

@@ -79,13 +79,19 @@ no_oys_serve() {
 	local p
 	for p in $(pgrep -x oys-serve 2>/dev/null); do
 		grep -qx "$p" "$BATS_TEST_TMPDIR/.bg-pids" && continue # a --listen parent we started
-		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "OYS_RUNTIME_DIR=$OYS_RUNTIME_DIR" && return 1
+		tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | grep -qxF "OYS_RUNTIME_DIR=$OYS_RUNTIME_DIR" && return 1
 	done
 	return 0
 }
 
+# A workerd of this test is running (its config is under the test's directory). pgrep leaves
+# itself out; a "ps | grep" run through bash -c would match its own command line.
+workerd_running() {
+	pgrep -f "workerd serve $BATS_TEST_TMPDIR/" >/dev/null
+}
+
 no_workerd() {
-	! stray_processes | grep -q 'workerd serve'
+	! workerd_running
 }
 
 pool_free() {
