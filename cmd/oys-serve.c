@@ -32,6 +32,8 @@ static const char usage[] =
 	"      --max-body SIZE     largest request body (OYS_MAX_BODY, default 1M)\n"
 	"      --max-response SIZE largest function response (OYS_MAX_RESPONSE, default 16M)\n"
 	"      --read-timeout S    time a client has to send its request (OYS_READ_TIMEOUT, 10)\n"
+	"      --drain-grace S     after /unregister, keep running new requests this long, while\n"
+	"                          the load balancer takes the host out (OYS_DRAIN_GRACE, 0)\n"
 	"  -s, --store DIR|URL     the code store (OYS_STORE)\n"
 	"      --prefix P          cgroup pool prefix (OYS_CGROUP_PREFIX, default workerd_)\n"
 	"  -O, --outbound POLICY   functions' fetch(): none, public or CIDRs (OYS_OUTBOUND)\n"
@@ -43,7 +45,7 @@ static const char usage[] =
 	"OYS_COMPAT_DATE, OYS_WORKERD, OYS_ADMIN_TOKEN (required for /unregister and /register\n"
 	"from anywhere but loopback). One JSON log line per request goes to stderr.\n";
 
-enum { O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT };
+enum { O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE };
 
 static const struct option longopts[] = {
 	{"listen", required_argument, NULL, 'l'},
@@ -54,6 +56,7 @@ static const struct option longopts[] = {
 	{"max-body", required_argument, NULL, O_MAXBODY},
 	{"max-response", required_argument, NULL, O_MAXRESP},
 	{"read-timeout", required_argument, NULL, O_READTO},
+	{"drain-grace", required_argument, NULL, O_GRACE},
 	{"store", required_argument, NULL, 's'},
 	{"prefix", required_argument, NULL, O_PREFIX},
 	{"outbound", required_argument, NULL, 'O'},
@@ -89,7 +92,7 @@ int main(int argc, char **argv)
 	memset(&so, 0, sizeof so);
 	so.http = (struct oys_http_limits)OYS_HTTP_LIMITS_DEFAULT;
 	const char *listen = NULL, *timeout = NULL, *memory = NULL, *maxbody = NULL, *maxresp = NULL,
-	           *readto = NULL;
+	           *readto = NULL, *grace = NULL;
 	int agent = 0, c;
 
 	oys_opt_init(&o, argc, argv, &tool);
@@ -103,6 +106,7 @@ int main(int argc, char **argv)
 		case O_MAXBODY: maxbody = optarg; break;
 		case O_MAXRESP: maxresp = optarg; break;
 		case O_READTO: readto = optarg; break;
+		case O_GRACE: grace = optarg; break;
 		case 's': so.run.store = optarg; break;
 		case O_PREFIX: so.run.cgroup_prefix = optarg; break;
 		case 'O': so.run.outbound = optarg; break;
@@ -131,6 +135,8 @@ int main(int argc, char **argv)
 		so.http.head_timeout_ms = (int)(seconds("--read-timeout", readto) * 1000);
 		so.http.body_timeout_ms = so.http.head_timeout_ms;
 	}
+	if ((grace = oys_conf(grace, "OYS_DRAIN_GRACE", NULL)))
+		so.drain_grace_ms = (int)(oys_opt_double("--drain-grace", grace, 0, 3600) * 1000);
 	so.admin_token = getenv("OYS_ADMIN_TOKEN");
 	so.in = STDIN_FILENO;
 	so.out = STDOUT_FILENO;

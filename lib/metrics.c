@@ -26,13 +26,28 @@ static const char *const error_names[] = {
 };
 #define N_ERRORS (sizeof error_names / sizeof *error_names)
 
+/* Fetch failures by reason: the error codes of the fetch stage. */
+static const struct { const char *reason, *code; } fetch_reasons[] = {
+	{"not_found", "not_found"},           /* no code with that id (404) */
+	{"unavailable", "storage_unavailable"},
+	{"timeout", "storage_timeout"},
+	{"bad_code", "bad_code"},             /* bytes that do not hash to the id, bad calldata */
+	{"attestation_refused", "attestation_refused"},
+};
+#define N_FETCH (sizeof fetch_reasons / sizeof *fetch_reasons)
+
 static const double buckets[OYS_METRICS_BUCKETS - 1] = {
 	0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 };
 
-#define MAGIC 0x314d5254454d594fULL /* "OYMETRM1" */
+#define MIB (1ULL << 20)
+static const uint64_t mem_buckets[OYS_METRICS_MEM_BUCKETS - 1] = {
+	16 * MIB, 32 * MIB, 64 * MIB, 128 * MIB, 256 * MIB, 512 * MIB, 1024 * MIB, 2048 * MIB,
+};
 
-/* The shared layout. Only append fields (the magic changes when the layout does). */
+#define MAGIC 0x324d5254454d594fULL /* "OYMETRM2" */
+
+/* The shared layout. Change MAGIC whenever it changes: a file of another layout is reset. */
 struct shm {
 	uint64_t magic;
 	uint64_t size;
@@ -44,8 +59,13 @@ struct shm {
 	uint64_t stage_us[OYS_STAGE_COUNT];
 	uint64_t runs;
 	uint64_t cpu_ns;
-	uint64_t memory_peak_sum;
-	uint64_t memory_peak_max;
+	uint64_t memory[OYS_METRICS_MEM_BUCKETS];
+	uint64_t memory_sum;
+	uint64_t oom_kills;
+	uint64_t timeouts;
+	uint64_t sandbox_waits;
+	uint64_t sandbox_waits_failed;
+	uint64_t sandbox_wait_us;
 };
 
 struct oys_metrics {
@@ -60,7 +80,7 @@ const char *oys_endpoint_name(enum oys_endpoint ep)
 
 const char *oys_stage_name(enum oys_stage s)
 {
-	static const char *const n[] = {"fetch", "config", "cgroup", "start", "execute"};
+	static const char *const n[] = {"fetch", "config", "cgroup", "start", "execute", "teardown"};
 	return s < OYS_STAGE_COUNT ? n[s] : "other";
 }
 
@@ -118,6 +138,16 @@ static void add(uint64_t *p, uint64_t v)
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 
+static uint64_t get(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static uint64_t us(double ms)
+{
+	return ms > 0 ? (uint64_t)(ms * 1e3 + 0.5) : 0;
+}
+
 static size_t error_index(const char *error)
 {
 	for (size_t i = 0; i < N_ERRORS; i++)
@@ -139,115 +169,151 @@ void oys_metrics_request(struct oys_metrics *m, enum oys_endpoint ep, int status
 	while (b < OYS_METRICS_BUCKETS - 1 && seconds > buckets[b])
 		b++;
 	add(&s->latency[ep][b], 1);
-	add(&s->latency_sum_us[ep], (uint64_t)(seconds * 1e6));
+	add(&s->latency_sum_us[ep], us(seconds * 1e3));
 	add(&s->latency_count[ep], 1);
 }
 
-void oys_metrics_run(struct oys_metrics *m, const double stage_ms[OYS_STAGE_COUNT], uint64_t cpu_ns,
-                     uint64_t memory_peak)
+void oys_metrics_run(struct oys_metrics *m, const struct oys_metrics_run *r)
 {
 	if (m == NULL)
 		return;
 	struct shm *s = m->s;
 	for (int i = 0; i < OYS_STAGE_COUNT; i++)
-		add(&s->stage_us[i], (uint64_t)(stage_ms[i] * 1e3));
+		add(&s->stage_us[i], us(r->stage_ms[i]));
+	add(&s->oom_kills, r->oom_kills);
+	add(&s->timeouts, r->timed_out ? 1 : 0);
+	if (!r->started)
+		return;
 	add(&s->runs, 1);
-	add(&s->cpu_ns, cpu_ns);
-	add(&s->memory_peak_sum, memory_peak);
-	uint64_t cur = __atomic_load_n(&s->memory_peak_max, __ATOMIC_RELAXED);
-	while (memory_peak > cur &&
-	       !__atomic_compare_exchange_n(&s->memory_peak_max, &cur, memory_peak, 1, __ATOMIC_RELAXED,
-	                                    __ATOMIC_RELAXED))
-		;
+	add(&s->cpu_ns, r->cpu_ns);
+	size_t b = 0;
+	while (b < OYS_METRICS_MEM_BUCKETS - 1 && r->memory_peak > mem_buckets[b])
+		b++;
+	add(&s->memory[b], 1);
+	add(&s->memory_sum, r->memory_peak);
 }
 
-static uint64_t get(const uint64_t *p)
+void oys_metrics_sandbox_wait(struct oys_metrics *m, double seconds, int got)
 {
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
+	if (m == NULL)
+		return;
+	add(&m->s->sandbox_waits, 1);
+	add(&m->s->sandbox_waits_failed, got ? 0 : 1);
+	add(&m->s->sandbox_wait_us, us(seconds * 1e3));
+}
+
+static void head(struct oys_buf *b, const char *name, const char *type, const char *help)
+{
+	oys_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void counter(struct oys_buf *b, const char *name, const char *help, uint64_t v)
+{
+	head(b, name, "counter", help);
+	oys_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void seconds_counter(struct oys_buf *b, const char *name, const char *help, uint64_t v_us)
+{
+	head(b, name, "counter", help);
+	oys_buf_printf(b, "%s %.6f\n", name, (double)v_us / 1e6);
 }
 
 int oys_metrics_render(struct oys_metrics *m, const struct oys_metrics_gauges *g, struct oys_buf *b)
 {
 	struct shm *s = m->s;
-	oys_buf_puts(b, "# HELP oys_build_info Version of oys serving.\n# TYPE oys_build_info gauge\n");
+	head(b, "oys_build_info", "gauge", "The version of oys serving; always 1.");
 	oys_buf_printf(b, "oys_build_info{version=\"%s\"} 1\n", OYS_VERSION);
 
-	oys_buf_puts(b, "# HELP oys_requests_total Requests answered, by endpoint and HTTP status.\n"
-	                "# TYPE oys_requests_total counter\n");
+	/* The statuses oys itself answers calls with are there from the start, at 0 (so rate()
+	 * sees their first increase); the others appear when they happen. */
+	static const int known[] = {200, 400, 404, 429, 500, 502, 503, 504};
+	head(b, "oys_requests_total", "counter", "Requests answered, by endpoint and HTTP status.");
 	for (int ep = 0; ep < OYS_EP_COUNT; ep++)
 		for (int st = 0; st < 600; st++) {
 			uint64_t v = get(&s->requests[ep][st]);
-			if (v)
+			int show = v > 0;
+			for (size_t k = 0; !show && (ep == OYS_EP_SERVERLESS || ep == OYS_EP_FN) && k < sizeof known / sizeof *known; k++)
+				show = known[k] == st;
+			if (show)
 				oys_buf_printf(b, "oys_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n",
 				               oys_endpoint_name(ep), st, (unsigned long long)v);
 		}
 
-	oys_buf_puts(b, "# HELP oys_errors_total Requests that failed, by error code.\n"
-	                "# TYPE oys_errors_total counter\n");
+	head(b, "oys_errors_total", "counter", "Requests oys answered with an error of its own, by error code.");
 	for (size_t i = 0; i < N_ERRORS; i++)
 		oys_buf_printf(b, "oys_errors_total{code=\"%s\"} %llu\n", error_names[i],
 		               (unsigned long long)get(&s->errors[i]));
 
-	oys_buf_puts(b, "# HELP oys_request_duration_seconds Time from the first byte of a request to its "
-	                "answer.\n# TYPE oys_request_duration_seconds histogram\n");
+	head(b, "oys_request_duration_seconds", "histogram",
+	     "Time from the first byte of a request to its answer, by endpoint.");
 	for (int ep = 0; ep < OYS_EP_COUNT; ep++) {
 		if (get(&s->latency_count[ep]) == 0 && ep != OYS_EP_SERVERLESS && ep != OYS_EP_FN)
 			continue;
+		const char *n = oys_endpoint_name(ep);
 		uint64_t cum = 0;
 		for (int i = 0; i < OYS_METRICS_BUCKETS; i++) {
 			cum += get(&s->latency[ep][i]);
 			if (i < OYS_METRICS_BUCKETS - 1)
-				oys_buf_printf(b, "oys_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n",
-				               oys_endpoint_name(ep), buckets[i], (unsigned long long)cum);
+				oys_buf_printf(b, "oys_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n", n,
+				               buckets[i], (unsigned long long)cum);
 			else
-				oys_buf_printf(b, "oys_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n",
-				               oys_endpoint_name(ep), (unsigned long long)cum);
+				oys_buf_printf(b, "oys_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n", n,
+				               (unsigned long long)cum);
 		}
-		oys_buf_printf(b, "oys_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n", oys_endpoint_name(ep),
+		oys_buf_printf(b, "oys_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n", n,
 		               (double)get(&s->latency_sum_us[ep]) / 1e6);
-		oys_buf_printf(b, "oys_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", oys_endpoint_name(ep),
+		oys_buf_printf(b, "oys_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", n,
 		               (unsigned long long)get(&s->latency_count[ep]));
 	}
 
-	oys_buf_puts(b, "# HELP oys_stage_seconds_total Time spent in each stage of the flow, summed over runs.\n"
-	                "# TYPE oys_stage_seconds_total counter\n");
+	head(b, "oys_stage_seconds_total", "counter",
+	     "Time spent in each stage of the flow, summed over the requests that reached it.");
 	for (int i = 0; i < OYS_STAGE_COUNT; i++)
 		oys_buf_printf(b, "oys_stage_seconds_total{stage=\"%s\"} %.6f\n", oys_stage_name(i),
 		               (double)get(&s->stage_us[i]) / 1e6);
-	oys_buf_printf(b, "# HELP oys_runs_total Functions started.\n# TYPE oys_runs_total counter\n"
-	                  "oys_runs_total %llu\n", (unsigned long long)get(&s->runs));
-	oys_buf_printf(b, "# HELP oys_function_cpu_seconds_total CPU time of functions (their cgroups).\n"
-	                  "# TYPE oys_function_cpu_seconds_total counter\noys_function_cpu_seconds_total %.6f\n",
-	               (double)get(&s->cpu_ns) / 1e9);
-	oys_buf_printf(b, "# HELP oys_function_memory_peak_bytes_max Largest memory peak of a function.\n"
-	                  "# TYPE oys_function_memory_peak_bytes_max gauge\noys_function_memory_peak_bytes_max %llu\n",
-	               (unsigned long long)get(&s->memory_peak_max));
+	counter(b, "oys_runs_total", "Functions started in a sandbox.", get(&s->runs));
+	head(b, "oys_function_cpu_seconds_total", "counter", "CPU time of functions, as their cgroups counted it.");
+	oys_buf_printf(b, "oys_function_cpu_seconds_total %.6f\n", (double)get(&s->cpu_ns) / 1e9);
 
-	static const struct { const char *name, *code, *help; } shortcuts[] = {
-		{"oys_oom_kills_total", "memory_limit", "Functions killed for memory."},
-		{"oys_timeouts_total", "timeout", "Functions stopped at the execution timeout."},
-		{"oys_attestation_refusals_total", "attestation_refused", "Code fetches the storage refused."},
-	};
-	for (size_t i = 0; i < sizeof shortcuts / sizeof *shortcuts; i++)
-		oys_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", shortcuts[i].name, shortcuts[i].help,
-		               shortcuts[i].name, shortcuts[i].name,
-		               (unsigned long long)get(&s->errors[error_index(shortcuts[i].code)]));
-	uint64_t fetch_failures = get(&s->errors[error_index("storage_unavailable")]) +
-	                          get(&s->errors[error_index("storage_timeout")]) +
-	                          get(&s->errors[error_index("bad_code")]) +
-	                          get(&s->errors[error_index("attestation_refused")]);
-	oys_buf_printf(b, "# HELP oys_fetch_failures_total Code fetches that failed (storage, hash, attestation).\n"
-	                  "# TYPE oys_fetch_failures_total counter\noys_fetch_failures_total %llu\n",
-	               (unsigned long long)fetch_failures);
+	head(b, "oys_function_memory_peak_bytes", "histogram", "Memory peak of each function run, in its cgroup.");
+	uint64_t cum = 0;
+	for (int i = 0; i < OYS_METRICS_MEM_BUCKETS; i++) {
+		cum += get(&s->memory[i]);
+		if (i < OYS_METRICS_MEM_BUCKETS - 1)
+			oys_buf_printf(b, "oys_function_memory_peak_bytes_bucket{le=\"%llu\"} %llu\n",
+			               (unsigned long long)mem_buckets[i], (unsigned long long)cum);
+		else
+			oys_buf_printf(b, "oys_function_memory_peak_bytes_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+	}
+	oys_buf_printf(b, "oys_function_memory_peak_bytes_sum %llu\noys_function_memory_peak_bytes_count %llu\n",
+	               (unsigned long long)get(&s->memory_sum), (unsigned long long)cum);
+
+	counter(b, "oys_oom_kills_total", "Kernel OOM kills in the sandboxes (the cgroups' own counters).",
+	        get(&s->oom_kills));
+	counter(b, "oys_timeouts_total", "Functions stopped at a timeout (execution, or start).", get(&s->timeouts));
+	counter(b, "oys_attestation_refusals_total", "Code fetches the storage server refused this enclave's "
+	        "attestation for.", get(&s->errors[error_index("attestation_refused")]));
+	head(b, "oys_fetch_failures_total", "counter", "Code fetches that failed, by reason.");
+	for (size_t i = 0; i < N_FETCH; i++)
+		oys_buf_printf(b, "oys_fetch_failures_total{reason=\"%s\"} %llu\n", fetch_reasons[i].reason,
+		               (unsigned long long)get(&s->errors[error_index(fetch_reasons[i].code)]));
+
+	counter(b, "oys_sandbox_waits_total", "Requests that found every sandbox busy and waited for one.",
+	        get(&s->sandbox_waits));
+	counter(b, "oys_sandbox_waits_failed_total", "Waits for a sandbox that ended with none free (then 429).",
+	        get(&s->sandbox_waits_failed));
+	seconds_counter(b, "oys_sandbox_wait_seconds_total", "Time requests spent waiting for a sandbox.",
+	                get(&s->sandbox_wait_us));
 
 	if (g) {
-		oys_buf_puts(b, "# HELP oys_sandboxes Sandboxes (cgroups) of the pool, by state.\n# TYPE oys_sandboxes gauge\n");
+		head(b, "oys_sandboxes", "gauge", "Sandboxes (cgroups) of the pool, by state; none without a pool.");
 		if (g->pool_total >= 0) {
 			oys_buf_printf(b, "oys_sandboxes{state=\"running\"} %d\n", g->pool_busy);
 			oys_buf_printf(b, "oys_sandboxes{state=\"free\"} %d\n", g->pool_total - g->pool_busy);
 		}
-		oys_buf_printf(b, "# HELP oys_draining Whether this host refuses new work.\n# TYPE oys_draining gauge\n"
-		                  "oys_draining %d\n", g->draining ? 1 : 0);
+		head(b, "oys_draining", "gauge", "1 while this host is draining (takes no new requests).");
+		oys_buf_printf(b, "oys_draining %d\n", g->draining ? 1 : 0);
 	}
 	return b->data ? 0 : -1;
 }

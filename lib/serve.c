@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef OYS_VERSION
@@ -30,6 +31,20 @@ int oys_serve_draining(void)
 	char p[PATH_MAX];
 	drain_path(p, sizeof p);
 	return access(p, F_OK) == 0;
+}
+
+/* Milliseconds since the drain began (the flag's time), -1 when not draining. */
+static double draining_for_ms(void)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	struct timespec now;
+	drain_path(p, sizeof p);
+	if (stat(p, &st) < 0)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &now);
+	double ms = (double)(now.tv_sec - st.st_mtim.tv_sec) * 1e3 + (double)(now.tv_nsec - st.st_mtim.tv_nsec) / 1e6;
+	return ms < 0 ? 0 : ms;
 }
 
 int oys_serve_set_draining(int on, struct oys_err *e)
@@ -58,8 +73,11 @@ struct ctx {
 	char peer[128];
 	char peer_ip[128];
 	double t0;
+	double t_answered;            /* when the answer was out (0: not yet) */
 	struct oys_run_result run;
 	int ran;
+	double waited_ms;             /* time spent waiting for a free sandbox (-1: did not wait) */
+	int wait_got;
 	int answer_rc;                /* what writing the answer returned */
 	jv log;                       /* extra fields for the log line */
 };
@@ -68,7 +86,9 @@ static int answer(struct ctx *c, int status, const char *ctype, const struct oys
                   const void *body, size_t len)
 {
 	c->status = status;
-	return oys_http_respond(c->o->out, status, ctype, h, nh, body, len);
+	int r = oys_http_respond(c->o->out, status, ctype, h, nh, body, len);
+	c->t_answered = oys_now_ms();
+	return r;
 }
 
 static int answer_error(struct ctx *c, int status, const char *code, const char *msg, const char *stage,
@@ -77,8 +97,10 @@ static int answer_error(struct ctx *c, int status, const char *code, const char 
 	c->status = status;
 	c->error = code;
 	snprintf(c->message, sizeof c->message, "%s", msg);
-	return oys_http_respond_error(c->o->out, status, code, msg, stage,
-	                              c->ran ? c->run.request_id : NULL, h, nh);
+	int r = oys_http_respond_error(c->o->out, status, code, msg, stage,
+	                               c->ran ? c->run.request_id : NULL, h, nh);
+	c->t_answered = oys_now_ms();
+	return r;
 }
 
 static int answer_json(struct ctx *c, int status, jv v)
@@ -182,12 +204,45 @@ static void answer_run(struct oys_run_result *r, void *arg)
 	c->answer_rc = answer(c, r->resp.status, ctype, h, nh, r->resp.body.data, r->resp.body.len);
 }
 
+/* A sandbox stays busy until its teardown is over (workerd killed, the cgroup emptied: 10-30 ms
+ * here), though its answer is already out. A load balancer that counts a request done when its
+ * answer is out (HAProxy with maxconn = the pool, see share/templates/haproxy.cfg) may send the
+ * next one in that window: rather than refuse it with 429, wait for a sandbox, bounded. Only
+ * requests that find the whole pool busy wait; it is counted in /metrics. */
+#define SANDBOX_WAIT_MS 1000
+#define SANDBOX_POLL_US 3000
+
+static void wait_for_sandbox(struct ctx *c)
+{
+	const char *prefix = oys_conf(c->o->run.cgroup_prefix, "OYS_CGROUP_PREFIX", OYS_CGROUP_DEFAULT_PREFIX);
+	int total, busy;
+	if (oys_cgroup_pool_count(prefix, &total, &busy, NULL) || total <= 0 || busy < total)
+		return; /* free, or no pool (oys_run() says so) */
+	double t0 = oys_now_ms(), now = t0;
+	int got = 0;
+	while (now - t0 < SANDBOX_WAIT_MS && !(c->o->abort_flag && *c->o->abort_flag)) {
+		usleep(SANDBOX_POLL_US);
+		now = oys_now_ms();
+		if (oys_cgroup_pool_count(prefix, &total, &busy, NULL) || busy < total) {
+			got = 1;
+			break;
+		}
+	}
+	c->waited_ms = now - t0;
+	c->wait_got = got;
+	c->log = oys_json_set_num(c->log, "sandbox_wait_ms", c->waited_ms);
+}
+
 /* Runs the function; answer_run() answers. */
 static int run_and_answer(struct ctx *c, const char *code_id, struct oys_fn_request *fr)
 {
 	const struct oys_serve_opts *o = c->o;
-	if (oys_serve_draining())
+	/* Draining: /healthz and the agent tell the balancer at once; new requests are refused
+	 * once it has had the grace period to take the host out. */
+	double drained = draining_for_ms();
+	if (drained >= 0 && drained >= o->drain_grace_ms)
 		return answer_error(c, 503, "draining", "this host is draining: it takes no new requests", NULL, NULL, 0);
+	wait_for_sandbox(c);
 	struct oys_run_opts ro = o->run;
 	ro.code_id = code_id;
 	ro.code_file = NULL;
@@ -388,6 +443,31 @@ static void log_line(struct ctx *c)
 	oys_log_event(l);
 }
 
+/* Adds the request to the host's counters (GET /metrics). */
+static void count(const struct ctx *c)
+{
+	struct oys_metrics *m;
+	if (oys_metrics_open(&m, NULL))
+		return;
+	double end = c->t_answered > 0 ? c->t_answered : oys_now_ms();
+	oys_metrics_request(m, c->ep, c->status, c->error, (end - c->t0) / 1000);
+	if (c->waited_ms >= 0)
+		oys_metrics_sandbox_wait(m, c->waited_ms / 1000, c->wait_got);
+	if (c->ran) {
+		const struct oys_run_result *r = &c->run;
+		struct oys_metrics_run mr = {
+			.stage_ms = {r->t.fetch, r->t.config, r->t.cgroup, r->t.start, r->t.exec, r->t.teardown},
+			.started = r->t.start > 0,
+			.cpu_ns = r->stat.cpu_usage_ns,
+			.memory_peak = r->stat.memory_peak,
+			.oom_kills = r->stat.oom_kills > 0 ? (unsigned)r->stat.oom_kills : r->oom_killed ? 1 : 0,
+			.timed_out = r->timed_out,
+		};
+		oys_metrics_run(m, &mr);
+	}
+	oys_metrics_close(m);
+}
+
 int oys_serve_one(const struct oys_serve_opts *o)
 {
 	struct ctx c;
@@ -395,6 +475,7 @@ int oys_serve_one(const struct oys_serve_opts *o)
 	c.o = o;
 	c.log = jv_object();
 	c.ep = OYS_EP_OTHER;
+	c.waited_ms = -1;
 	c.t0 = oys_now_ms();
 	oys_http_peer(c.peer, sizeof c.peer);
 	peer_address(c.peer, c.peer_ip, sizeof c.peer_ip);
@@ -418,16 +499,7 @@ int oys_serve_one(const struct oys_serve_opts *o)
 		rc = route(&c);
 	}
 
-	struct oys_metrics *m;
-	if (oys_metrics_open(&m, NULL) == 0) {
-		oys_metrics_request(m, c.ep, c.status, c.error, (oys_now_ms() - c.t0) / 1000);
-		if (c.ran && c.run.t.start > 0) {
-			double stages[OYS_STAGE_COUNT] = {c.run.t.fetch, c.run.t.config, c.run.t.cgroup, c.run.t.start,
-			                                  c.run.t.exec};
-			oys_metrics_run(m, stages, c.run.stat.cpu_usage_ns, c.run.stat.memory_peak);
-		}
-		oys_metrics_close(m);
-	}
+	count(&c);
 	log_line(&c);
 	if (c.ran)
 		oys_run_result_free(&c.run);
@@ -436,6 +508,17 @@ int oys_serve_one(const struct oys_serve_opts *o)
 	return rc ? OYS_EIO : 0;
 }
 
+/* HAProxy's agent check (see share/templates/haproxy.cfg for the whole reasoning):
+ *   "up ready maxconn:T W%"  T = pool size: HAProxy never has more requests in flight on this
+ *                      host than it has sandboxes (more wait in HAProxy's queue); W = 100 * T
+ *                      makes the weight T when the configured weight is 1, so leastconn sends
+ *                      the next request where the smallest share of the pool runs.
+ *   "drain"            while draining: out of rotation at the next check, running requests
+ *                      finish. (An administrative state, applied at once, where "stopped" would
+ *                      wait for "fall" reports.)
+ *   "down#no cgroup pool" without a pool.
+ * Only the agent undoes what it set: "ready" ends its "drain" (and, HAProxy's rule, a drain or
+ * maint set on HAProxy's socket: "disable agent" there first), "up" its "down". */
 int oys_serve_agent_reply(const char *prefix, struct oys_buf *out)
 {
 	int total = 0, busy = 0;
@@ -443,8 +526,6 @@ int oys_serve_agent_reply(const char *prefix, struct oys_buf *out)
 		return oys_buf_puts(out, "drain\n");
 	if (oys_cgroup_pool_count(prefix, &total, &busy, NULL) || total <= 0)
 		return oys_buf_puts(out, "down#no cgroup pool\n");
-	int freec = total - busy, pct = freec * 100 / total;
-	/* Weight follows free capacity (at least 1%, so a full host still queues rather than
-	 * refuses); maxconn caps concurrent requests at the pool size. */
-	return oys_buf_printf(out, "up %d%% maxconn:%d\n", pct < 1 ? 1 : pct, total);
+	int weight = total < 256 ? total : 256; /* HAProxy's largest weight */
+	return oys_buf_printf(out, "up ready maxconn:%d %d%%\n", total, weight * 100);
 }

@@ -10,6 +10,8 @@ struct oys_serve_opts {
 	struct oys_run_opts run;         /* defaults for every run (store, pool, limits...) */
 	struct oys_http_limits http;     /* request limits and client deadlines */
 	const char *admin_token;         /* NULL: admin endpoints only from loopback (or no peer) */
+	int drain_grace_ms;              /* after POST /unregister, new requests are still run this
+	                                    long (the balancer takes the host out meanwhile) */
 	int in, out;                     /* the connection (stdin, stdout under socat) */
 	volatile int *abort_flag;        /* set on SIGTERM/SIGHUP */
 };
@@ -22,8 +24,9 @@ int oys_serve_one(const struct oys_serve_opts *o);
 int oys_serve_draining(void);
 int oys_serve_set_draining(int on, struct oys_err *e);
 
-/* The answer to HAProxy's agent-check: "ready up 75%" style weight from the free sandboxes,
- * "drain" while draining, "maint" when full... (see oys-serve(1)). */
+/* The answer to one HAProxy agent check (one line): "up ready maxconn:T W%" with T the pool
+ * size and W = 100 * T (the weight, relative to a configured weight of 1), "drain" while
+ * draining, "down#no cgroup pool" without a pool. See oys-serve(1) and haproxy.cfg. */
 int oys_serve_agent_reply(const char *prefix, struct oys_buf *out);
 
 #endif

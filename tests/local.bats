@@ -32,7 +32,7 @@ teardown() {
 	[ "$status_code" = 200 ]
 	[ "$body" = '{"num":100,"factors":[2,2,5,5]}' ]
 	run -0 socat -T 5 - "TCP:127.0.0.1:$OYS_AGENT_PORT"
-	[ "$output" = "up 100% maxconn:2" ]
+	[ "$output" = "up ready maxconn:2 200%" ]
 	wait_port "$OYS_ATTEST_PORT"
 	run -0 oys-attest fetch --url "$OYS_ATTESTATION_URL" -o doc.cbor
 	run -0 oys-attest verify --root "$OYS_RUNTIME_DIR/attest-dev/root.pem" doc.cbor
