@@ -59,16 +59,6 @@ post() { curl -sS --max-time 10 -H 'content-type: application/json' --data "$2" 
 	[ "$output" = '{"num":10,"factors":[2,5]}' ]
 }
 
-# A sink on loopback that answers anything and logs every connection.
-start_sink() {
-	SINK_PORT=$(oys-port)
-	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\n' >"$T/sink.sh"
-	chmod +x "$T/sink.sh"
-	start_bg "$T/sink.log" socat -d -d "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/sink.sh"
-	wait_port "$SINK_PORT"
-	: >"$T/sink.log" # forget wait_port's own probe
-}
-
 # try_outbound POLICY: every spelling of loopback is refused by policy, and the sink sees nothing.
 try_outbound() {
 	cp "$FIXTURES/js/outbound.js" f.js

@@ -45,16 +45,6 @@ ZERO_ID=$(printf '0%.0s' {1..64})
 	[ ! -e out.js ]
 }
 
-# A sink that answers anything and logs every connection, to see that nothing is contacted.
-start_sink() {
-	SINK_PORT=$(oys-port)
-	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\n' >"$T/sink.sh"
-	chmod +x "$T/sink.sh"
-	start_bg "$T/sink.log" socat -d -d "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/sink.sh"
-	wait_port "$SINK_PORT"
-	: >"$T/sink.log" # forget wait_port's own probe
-}
-
 @test "hostile ids are refused (64) before any path or URL is built" {
 	start_sink
 	mkdir -p "$OYS_STORE"

@@ -114,14 +114,7 @@ teardown() {
 }
 
 @test "an endless loop: 504 timeout within the timeout and some slack" {
-	id=$(put_fn "$FN/loop.js")
-	serve_start OYS_TIMEOUT=1
-	start=$SECONDS
-	serverless "$id" '{}'
-	[ $((SECONDS - start)) -lt 15 ]
-	[ "$status_code" = 504 ]
-	[ "$(error_code)" = timeout ]
-	assert_clean
+	expect_loop_timeout "$(put_fn "$FN/loop.js")"
 }
 
 @test "a memory bomb: 502 memory_limit, counted by the cgroup" {

@@ -39,14 +39,7 @@ teardown() {
 }
 
 @test "an endless loop in Wasm: 504 at the timeout, workerd killed, nothing left" {
-	id=$(put_fn "$(wasm_build loop)")
-	serve_start OYS_TIMEOUT=1
-	start=$SECONDS
-	serverless "$id" '{}'
-	[ $((SECONDS - start)) -lt 15 ]
-	[ "$status_code" = 504 ]
-	[ "$(error_code)" = timeout ]
-	assert_clean
+	expect_loop_timeout "$(put_fn "$(wasm_build loop)")"
 }
 
 @test "memory grown without bound is stopped: an error, nothing leaked" {

@@ -95,3 +95,14 @@ serve_workerd() {
 stray_processes() {
 	ps -eo pid=,args= | grep -F "$BATS_TEST_TMPDIR" | grep -v -e ' grep ' -e "^ *$$ " || true
 }
+
+# start_sink: a server on loopback that answers anything with "secret" and logs every
+# connection to $T/sink.log (its port in SINK_PORT): for tests that must show nothing reached it.
+start_sink() {
+	SINK_PORT=$(oys-port)
+	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\n' >"$T/sink.sh"
+	chmod +x "$T/sink.sh"
+	start_bg "$T/sink.log" socat -d -d "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/sink.sh"
+	wait_port "$SINK_PORT"
+	: >"$T/sink.log" # forget wait_port's own probe
+}

@@ -99,3 +99,15 @@ pool_free() {
 	busy=$(oys-cgroup list --json | jq '[.[] | select(.busy or .tasks > 0)] | length')
 	[ "$busy" = 0 ]
 }
+
+# expect_loop_timeout CODE_ID: oys-serve with a 1 s timeout stops a function that never answers
+# with 504 timeout, within the timeout and some slack, and leaves nothing behind.
+expect_loop_timeout() {
+	serve_start OYS_TIMEOUT=1
+	local start=$SECONDS
+	serverless "$1" '{}'
+	[ $((SECONDS - start)) -lt 15 ]
+	[ "$status_code" = 504 ]
+	[ "$(error_code)" = timeout ]
+	assert_clean
+}
