@@ -5,17 +5,23 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-int oys_hex_encode(struct oys_buf *out, const void *p, size_t n)
+void oys_hex_to(char *out, const void *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int oys_hex_encode(struct oys_buf *out, const void *p, size_t n)
+{
 	if (oys_buf_reserve(out, n * 2) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		out->data[out->len++] = hex[b[i] >> 4];
-		out->data[out->len++] = hex[b[i] & 15];
-	}
-	out->data[out->len] = '\0';
+	oys_hex_to(out->data + out->len, p, n);
+	out->len += 2 * n;
 	return 0;
 }
 
@@ -148,11 +154,6 @@ int oys_sha256_hex(const void *p, size_t n, char out[65])
 	unsigned int len = 0;
 	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1 || len != 32)
 		return -1;
-	static const char hex[] = "0123456789abcdef";
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	oys_hex_to(out, md, 32);
 	return 0;
 }

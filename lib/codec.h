@@ -8,6 +8,8 @@
 
 /* Lowercase hex of n bytes appended to out. */
 int oys_hex_encode(struct oys_buf *out, const void *p, size_t n);
+/* Writes the lowercase hex of n bytes and a NUL to out (2n+1 bytes). */
+void oys_hex_to(char *out, const void *p, size_t n);
 /* Decodes hex (either case, even length, no prefix, no spaces) appended to out. 0 or -1. */
 int oys_hex_decode(struct oys_buf *out, const char *s, size_t n);
 /* Whether s is exactly n hex digits of lowercase (lower=1) or either case. */

@@ -111,12 +111,18 @@ int oys_write_atomic(const char *path, const void *data, size_t len, mode_t mode
 		unlink(tmp);
 		return e ? e->code : OYS_ECANTCREAT;
 	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	oys_fsync_dir(dir);
 	return 0;
+}
+
+int oys_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = fsync(fd);
+	close(fd);
+	return r;
 }
 
 int oys_write_new(const char *path, const void *data, size_t len, mode_t mode, struct oys_err *e)

@@ -27,6 +27,9 @@ int oys_write_atomic(const char *path, const void *data, size_t len, mode_t mode
  * files of one request, which need no durability, only to be whole before they are used. */
 int oys_write_new(const char *path, const void *data, size_t len, mode_t mode, struct oys_err *e);
 
+/* fsync(2) of a directory, so a rename or unlink in it survives a crash. Returns 0 or -1. */
+int oys_fsync_dir(const char *dir);
+
 /* mkdir -p with mode for the directories it creates. */
 int oys_mkdir_p(const char *path, mode_t mode, struct oys_err *e);
 

@@ -66,16 +66,6 @@ int oys_store_path(const struct oys_store *s, const char *id, char *out, size_t 
 	return join(out, outsz, s->dir, id, NULL);
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int r = fsync(fd);
-	close(fd);
-	return r;
-}
-
 int oys_store_is_url(const char *s)
 {
 	return s && (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0);
@@ -205,12 +195,7 @@ static int writer_commit(const struct oys_store *s, struct writer *w, char id[65
 		writer_abort(w);
 		return oys_err_set(e, OYS_ESOFTWARE, "SHA-256 failed");
 	}
-	static const char hex[] = "0123456789abcdef";
-	for (int i = 0; i < 32; i++) {
-		id[2 * i] = hex[md[i] >> 4];
-		id[2 * i + 1] = hex[md[i] & 15];
-	}
-	id[64] = '\0';
+	oys_hex_to(id, md, 32);
 	char path[PATH_MAX];
 	if (oys_store_path(s, id, path, sizeof path) < 0) {
 		writer_abort(w);
@@ -227,7 +212,7 @@ static int writer_commit(const struct oys_store *s, struct writer *w, char id[65
 		return OYS_ECANTCREAT;
 	}
 	int rc = 0;
-	if (fsync_dir(s->dir) < 0)
+	if (oys_fsync_dir(s->dir) < 0)
 		rc = oys_err_sys(e, OYS_EIO, "cannot sync %s", s->dir);
 	close(w->fd);
 	w->fd = -1;
@@ -375,7 +360,7 @@ int oys_store_rm(const struct oys_store *s, const char *id, struct oys_err *e)
 			return oys_err_set(e, OYS_ENOINPUT, "code %s not found in %s", id, s->dir);
 		return oys_err_sys(e, OYS_EIO, "cannot remove %s", path);
 	}
-	fsync_dir(s->dir);
+	oys_fsync_dir(s->dir);
 	return 0;
 }
 
@@ -428,7 +413,7 @@ static int index_rm(const struct oys_store *s, const char *sub, const char *key)
 		return -1;
 	if (unlink(path) < 0)
 		return -1;
-	fsync_dir(dir);
+	oys_fsync_dir(dir);
 	return 0;
 }
 
