@@ -59,25 +59,15 @@ struct oys_cgroup_stat {
 	                                       0 when unknown or not busy */
 };
 
-/* Creates (or updates the limits of) the pool. */
-int oys_cgroup_setup(const char *prefix, int count, const struct oys_cgroup_limits *lim,
-                     struct oys_err *e);
-/* Removes the pool; refuses (OYS_EUNAVAIL) while a cgroup holds tasks, unless force. */
-int oys_cgroup_teardown(const char *prefix, int force, struct oys_err *e);
-
 /* Reserves a free cgroup of the pool: takes its lock (close-on-exec), kills any leftover task
  * in it (a holder is gone, so they are orphans), resets the peak and CPU counters, records the
  * OOM-kill baseline, applies lim (NULL or zero fields: the pool's limits). No free cgroup:
  * OYS_EUNAVAIL "no free cgroup in pool PREFIX (N busy)". No such pool: OYS_ECONFIG. */
 int oys_cgroup_reserve(const char *prefix, const struct oys_cgroup_limits *lim,
                        struct oys_cgroup *cg, struct oys_err *e);
-/* Opens a named cgroup of a pool without reserving it (for exec/stat/release). */
-int oys_cgroup_open(const char *name, struct oys_cgroup *cg, struct oys_err *e);
 /* Moves the calling process into the cgroup (every controller). Used between fork and exec,
  * so the child starts inside: no window where it runs unlimited. */
 int oys_cgroup_enter(const struct oys_cgroup *cg, struct oys_err *e);
-/* Moves another process in. */
-int oys_cgroup_attach(const struct oys_cgroup *cg, pid_t pid, struct oys_err *e);
 int oys_cgroup_stat(const struct oys_cgroup *cg, struct oys_cgroup_stat *st, struct oys_err *e);
 /* SIGKILLs every task in the cgroup and waits (bounded) until it is empty. */
 int oys_cgroup_kill(const struct oys_cgroup *cg, struct oys_err *e);
@@ -96,18 +86,12 @@ int oys_cgroup_valid_name(const char *name);
  *
  * Notes on the functions above:
  *  - prefix NULL means $OYS_CGROUP_PREFIX, else OYS_CGROUP_DEFAULT_PREFIX.
- *  - oys_cgroup_setup(): count <= 0 means oys_cgroup_auto_count(); zero fields of lim mean the
- *    defaults above. The pool's limits are also written to RUNTIME/cgroup/PREFIX.limits, from
- *    which a reservation without per-request limits restores them.
- *  - oys_cgroup_open() accepts only PREFIX<index> of the pool named by $OYS_CGROUP_PREFIX (so a
- *    typo cannot reach a cgroup that is not the pool's); unknown: OYS_ENOINPUT; a bad name:
- *    OYS_EUSAGE. Its oom_base is the one the holder recorded in the lock file.
  *  - oys_cgroup_release() acts only on a cgroup this process reserved (lockfd >= 0); for one
  *    that was only opened it just frees private resources.
  *  - Not root (cannot write the cgroup files): OYS_ENOPERM, nothing changed.
- *  - The hot path (reserve, enter, attach, stat, kill, release) uses plain file I/O on paths
- *    resolved once per process from /proc/self/mountinfo; libcgroup, whose cgroup_init() takes
- *    about 3 ms, is used by setup and teardown only. */
+ *  - The hot path (reserve, enter, stat, kill, release; lib/cgroup.c) uses plain file I/O on
+ *    paths resolved once per process from /proc/self/mountinfo; libcgroup, whose cgroup_init()
+ *    takes about 3 ms, is used by setup and teardown only (lib/cgroupadm.c). */
 
 /* Whether prefix can name a pool: 1-90 bytes of letters, digits, '_', '-', not ending in a
  * digit (so that PREFIX<index> is unambiguous). */
@@ -117,23 +101,38 @@ const char *oys_cgroup_prefix(const char *flag);
 
 /* The number of cgroups in the pool (0 when there is none) and the hierarchy version. */
 int oys_cgroup_pool_size(const char *prefix, int *count, int *version, struct oys_err *e);
-/* Opens member index of the pool (like oys_cgroup_open). */
-int oys_cgroup_member(const char *prefix, int index, struct oys_cgroup *cg, struct oys_err *e);
-/* oys_cgroup_open() with an explicit prefix. */
-int oys_cgroup_open_pool(const char *prefix, const char *name, struct oys_cgroup *cg,
-                         struct oys_err *e);
 
 /* Resets the memory peak and CPU counters and takes the current OOM-kill count as the new
  * baseline (recorded in the lock file, so other processes' stat see it). */
 int oys_cgroup_reset(struct oys_cgroup *cg, struct oys_err *e);
 
-/* Pool size for --count auto: (MemAvailable - what the system keeps) / memory, at least 1.
- * The system keeps 2 GiB, or half of MemAvailable when that is under 4 GiB. */
-int oys_cgroup_auto_count(unsigned long long memory, int *count, struct oys_err *e);
+/* ---- pool administration (lib/cgroupadm.c, through libcgroup; only oys-cgroup links it) */
 
-/* For the command line. oys_cgroup_hold() hands a reservation to a small holder process
- * (named oys-cg-hold, in its own session, no open files but the lock) that keeps it until it
- * gets SIGTERM or dies; the caller's lockfd is closed. */
+/* Creates (or updates the limits of) the pool. count <= 0: as many as fit, (MemAvailable -
+ * what the system keeps) / memory, at least 1, where the system keeps 2 GiB, or half of
+ * MemAvailable when that is under 4 GiB. Zero fields of lim mean the defaults above. The
+ * pool's limits are also written to RUNTIME/cgroup/PREFIX.limits, from which a reservation
+ * without per-request limits restores them. */
+int oys_cgroup_setup(const char *prefix, int count, const struct oys_cgroup_limits *lim,
+                     struct oys_err *e);
+/* Removes the pool; refuses (OYS_EUNAVAIL) while a cgroup holds tasks, unless force. */
+int oys_cgroup_teardown(const char *prefix, int force, struct oys_err *e);
+
+/* ---- named cgroups and holders, for the command line (lib/cgrouphold.c; only oys-cgroup
+ * links it) */
+
+/* Opens the cgroup name of a pool without reserving it (for exec, stat, release). Only
+ * PREFIX<index> of the pool is accepted (so a typo cannot reach a cgroup that is not the
+ * pool's); unknown: OYS_ENOINPUT; a bad name: OYS_EUSAGE. Its oom_base is the one the holder
+ * recorded in the lock file. */
+int oys_cgroup_open_pool(const char *prefix, const char *name, struct oys_cgroup *cg,
+                         struct oys_err *e);
+/* Opens member index of the pool (like oys_cgroup_open_pool). */
+int oys_cgroup_member(const char *prefix, int index, struct oys_cgroup *cg, struct oys_err *e);
+
+/* Hands a reservation to a small holder process (named oys-cg-hold, in its own session, no
+ * open files but the lock) that keeps it until it gets SIGTERM or dies; the caller's lockfd
+ * is closed. */
 int oys_cgroup_hold(struct oys_cgroup *cg, pid_t *holder, struct oys_err *e);
 /* Runs argv inside the cgroup (exec, same pid), with OYS_CGROUP=name in its environment. A
  * reservation held in cg stays held by argv for its life (the lock fd is inherited). Returns

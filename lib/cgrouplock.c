@@ -1,0 +1,153 @@
+/* cgrouplock.c: reservations of the pool's cgroups (see cgroup-int.h): the lock files under
+ * RUNTIME/cgroup, the notes written in them, and who holds them now (/proc/locks). */
+#include "cgroup-int.h"
+#include "file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+int oys_cg_lock_path(const char *name, char *out, size_t n)
+{
+	int r = snprintf(out, n, "%s/cgroup/%s.lock", oys_runtime_dir(), name);
+	return r < 0 || (size_t)r >= n ? -1 : 0;
+}
+
+/* Creates the lock directory on first use. */
+int oys_cg_lock_take(const char *name, struct oys_err *e)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	if (oys_cg_lock_path(name, path, sizeof path) < 0) {
+		oys_err_set(e, OYS_ECONFIG, "runtime directory path too long");
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int fd = oys_lock_path(path, 0);
+	if (fd < 0 && errno == ENOENT) {
+		if (oys_runtime_subdir("cgroup", dir, sizeof dir, e)) {
+			errno = EIO;
+			return -1;
+		}
+		fd = oys_lock_path(path, 0);
+	}
+	if (fd < 0 && errno != EWOULDBLOCK) {
+		int saved = errno;
+		oys_err_sys(e, saved == EACCES ? OYS_ENOPERM : OYS_ECANTCREAT, "cannot lock %s", path);
+		errno = saved;
+	}
+	return fd;
+}
+
+void oys_cg_note_put(int fd, const struct note *nt)
+{
+	char b[160];
+	int n = snprintf(b, sizeof b, "%ld %s %llu %llu %.4f %ld\n", nt->pid, nt->kind, nt->base,
+	                 nt->lim.memory, nt->lim.cpu, nt->lim.pids);
+	if (n > 0 && (size_t)n < sizeof b && pwrite(fd, b, (size_t)n, 0) == n && ftruncate(fd, n) < 0)
+		return;
+}
+
+static int note_parse(const char *b, struct note *nt)
+{
+	memset(nt, 0, sizeof *nt);
+	if (sscanf(b, "%ld %7s %llu %llu %lf %ld", &nt->pid, nt->kind, &nt->base, &nt->lim.memory,
+	           &nt->lim.cpu, &nt->lim.pids) < 3) {
+		memset(nt, 0, sizeof *nt);
+		return -1;
+	}
+	return 0;
+}
+
+int oys_cg_note_fd_read(int fd, struct note *nt)
+{
+	char b[160];
+	ssize_t r = pread(fd, b, sizeof b - 1, 0);
+	if (r <= 0) {
+		memset(nt, 0, sizeof *nt);
+		return -1;
+	}
+	b[r] = '\0';
+	return note_parse(b, nt);
+}
+
+void oys_cg_note_write(int fd, long pid, const char *kind, unsigned long long base)
+{
+	struct note nt;
+	oys_cg_note_fd_read(fd, &nt);
+	nt.pid = pid;
+	snprintf(nt.kind, sizeof nt.kind, "%s", kind);
+	nt.base = base;
+	oys_cg_note_put(fd, &nt);
+}
+
+int oys_cg_note_read(const char *name, struct note *nt)
+{
+	char path[PATH_MAX];
+	memset(nt, 0, sizeof *nt);
+	if (oys_cg_lock_path(name, path, sizeof path) < 0)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	int r = oys_cg_note_fd_read(fd, nt);
+	close(fd);
+	return r;
+}
+
+void oys_cg_held_load(struct heldset *s)
+{
+	memset(s, 0, sizeof *s);
+	FILE *f = fopen("/proc/locks", "re");
+	if (f == NULL)
+		return;
+	char line[256];
+	size_t cap = 0;
+	while (fgets(line, sizeof line, f)) {
+		char type[16];
+		unsigned maj, min;
+		unsigned long ino;
+		/* "1: FLOCK  ADVISORY  WRITE 1234 fe:00:10952936 0 EOF"; waiters have "->" and are
+		 * not holders. */
+		if (strstr(line, "->") || sscanf(line, "%*d: %15s %*s %*s %*d %x:%x:%lu", type, &maj, &min, &ino) != 4 ||
+		    strcmp(type, "FLOCK") != 0)
+			continue;
+		if (s->n == cap) {
+			size_t nc = cap ? cap * 2 : 32;
+			void *nv = realloc(s->v, nc * sizeof *s->v);
+			if (nv == NULL)
+				break;
+			s->v = nv;
+			cap = nc;
+		}
+		s->v[s->n].maj = maj;
+		s->v[s->n].min = min;
+		s->v[s->n].ino = ino;
+		s->n++;
+	}
+	fclose(f);
+	s->ok = 1;
+}
+
+void oys_cg_held_free(struct heldset *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof *s);
+}
+
+int oys_cg_held_has(const struct heldset *s, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if (oys_cg_lock_path(name, path, sizeof path) < 0 || stat(path, &st) < 0)
+		return 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].ino == st.st_ino && s->v[i].maj == major(st.st_dev) && s->v[i].min == minor(st.st_dev))
+			return 1;
+	return 0;
+}
