@@ -163,7 +163,6 @@ static const struct oys_cmd cmds[] = {
 	{"issue", issue_usage, "s:d:i:f:o:", issue_opts, issue_comp, NULL},
 };
 static const struct oys_tool tool = {usage, cmds, 4, "fetch"};
-static const struct oys_attest_limits *const L = &oys_attest_limits;
 
 /* A hex option value of at most max bytes (min bytes at least), into b. */
 static void hex_opt(const char *opt, const char *s, size_t min, size_t max, struct oys_buf *b)
@@ -241,13 +240,13 @@ static int extra_opt(int c, struct extra_bufs *x)
 {
 	if (c == O_PUBKEY) {
 		x->has_pk = 1;
-		hex_opt("--public-key", optarg, 1, L->public_key, &x->pk);
+		hex_opt("--public-key", optarg, 1, OYS_ATTEST_PUBLIC_KEY_MAX, &x->pk);
 	} else if (c == O_USERDATA) {
 		x->has_ud = 1;
-		hex_opt("--user-data", optarg, 0, L->user_data, &x->ud);
+		hex_opt("--user-data", optarg, 0, OYS_ATTEST_USER_DATA_MAX, &x->ud);
 	} else if (c == O_NONCE) {
 		x->has_nonce = 1;
-		hex_opt("--nonce", optarg, 0, L->nonce, &x->nonce);
+		hex_opt("--nonce", optarg, 0, OYS_ATTEST_NONCE_MAX, &x->nonce);
 	} else {
 		return 0;
 	}
@@ -290,8 +289,8 @@ static int cmd_verify(struct oys_opt *o)
 		switch (c) {
 		case 'r': p.root_pem = optarg; break;
 		case 'p':
-			if (p.npcrs == L->pcrs)
-				oys_usage_error("at most %zu --pcr", L->pcrs);
+			if (p.npcrs == OYS_ATTEST_MAX_PCRS)
+				oys_usage_error("at most %d --pcr", OYS_ATTEST_MAX_PCRS);
 			if (oys_attest_parse_pcr(optarg, &p.pcrs[p.npcrs++]) < 0)
 				oys_usage_error("--pcr: '%.40s' is not N=HEX (N from 0 to 31, at most 64 bytes)", optarg);
 			break;
@@ -301,12 +300,12 @@ static int cmd_verify(struct oys_opt *o)
 				oys_usage_error("--at: '%s' is not unix seconds or an RFC 3339 time", optarg);
 			break;
 		case 'n':
-			hex_opt("--nonce", optarg, 0, L->nonce, &nonce);
+			hex_opt("--nonce", optarg, 0, OYS_ATTEST_NONCE_MAX, &nonce);
 			p.nonce = (unsigned char *)nonce.data;
 			p.nonce_len = nonce.len;
 			break;
 		case 'k':
-			hex_opt("--public-key", optarg, 1, L->public_key, &pk);
+			hex_opt("--public-key", optarg, 1, OYS_ATTEST_PUBLIC_KEY_MAX, &pk);
 			p.public_key = (unsigned char *)pk.data;
 			p.public_key_len = pk.len;
 			break;
@@ -318,7 +317,7 @@ static int cmd_verify(struct oys_opt *o)
 
 	struct oys_buf in = OYS_BUF_INIT, raw = OYS_BUF_INIT;
 	jv payload;
-	if (oys_read_file(file, L->input, &in, &e) ||
+	if (oys_read_file(file, OYS_ATTEST_INPUT_MAX, &in, &e) ||
 	    oys_attest_decode(in.data, in.len, &raw, &e) ||
 	    oys_attest_verify((unsigned char *)raw.data, raw.len, &p, &payload, &e))
 		oys_die_err(&e);

@@ -1,4 +1,5 @@
-/* attest.c: AWS Nitro attestation documents: decode, verify against a policy, fetch.
+/* attest.c: the verifier of AWS Nitro attestation documents (the attestation-server client
+ * and the decoder are in attestc.c, the command-line value parsers in attestopt.c).
  *
  * A document is untrusted bytes from the network, so nothing reaches libcbor before a bounded
  * well-formedness scan (cbor_scan) has checked it: definite lengths only, every length and
@@ -12,14 +13,9 @@
 #include "attest.h"
 #include "codec.h"
 #include "file.h"
-#include "httpc.h"
-#include "opt.h"
 #include "paths.h"
 
 #include <cbor.h>
-#include <ctype.h>
-#include <errno.h>
-#include <limits.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -43,12 +39,6 @@
 #define PCR_LEN 48           /* digest SHA384 */
 #define ROOT_FILE_MAX (1 << 20)
 #define FUTURE_SKEW_S 60     /* with max-age: a timestamp this far ahead is still accepted */
-
-const struct oys_attest_limits oys_attest_limits = {
-	OYS_ATTEST_PUBLIC_KEY_MAX, OYS_ATTEST_USER_DATA_MAX, OYS_ATTEST_NONCE_MAX,
-	OYS_ATTEST_MAX_PCRS, OYS_ATTEST_INPUT_MAX,
-	OYS_ATTEST_DEFAULT_URL, OYS_ATTEST_AWS_ROOT, OYS_ATTEST_DEV_SUBDIR,
-};
 
 /* ---- bounded CBOR well-formedness scan ---- */
 
@@ -778,213 +768,4 @@ out:
 	X509_free(leaf);
 	doc_free(&d);
 	return rc;
-}
-
-/* ---- input decoding ---- */
-
-int oys_attest_decode(const char *in, size_t len, struct oys_buf *raw, struct oys_err *e)
-{
-	size_t start = raw->len;
-	int text = 1;
-	for (size_t i = 0; i < len && text; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (!(c >= 0x20 && c < 0x7f) && !isspace(c))
-			text = 0;
-	}
-	if (!text) { /* raw CBOR: a document starts with 0x84 or 0xd2, never ASCII */
-		if (len > OYS_ATTEST_DOC_MAX)
-			return oys_err_set(e, OYS_EDATA, "document larger than %d bytes", OYS_ATTEST_DOC_MAX);
-		if (oys_buf_append(raw, in, len) < 0)
-			return oys_err_sys(e, OYS_EOSERR, "document");
-		return 0;
-	}
-	/* Text: hex (an optional 0x) or base64, surrounding whitespace ignored. */
-	size_t a = 0, b = len;
-	while (a < b && isspace((unsigned char)in[a]))
-		a++;
-	while (b > a && isspace((unsigned char)in[b - 1]))
-		b--;
-	if (a == b)
-		return oys_err_set(e, OYS_EDATA, "empty input: no attestation document");
-	if (b - a > OYS_ATTEST_INPUT_MAX)
-		return oys_err_set(e, OYS_EDATA, "input larger than %d bytes", OYS_ATTEST_INPUT_MAX);
-	const char *s = in + a;
-	size_t n = b - a;
-	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		s += 2;
-		n -= 2;
-	}
-	int hex = n % 2 == 0;
-	for (size_t i = 0; i < n && hex; i++)
-		hex = isxdigit((unsigned char)s[i]) != 0;
-	int bad = hex ? oys_hex_decode(raw, s, n) : oys_base64_decode(raw, in + a, b - a);
-	if (bad)
-		return oys_err_set(e, OYS_EDATA, "input is not an attestation document in raw CBOR, hex or base64");
-	if (raw->len == start)
-		return oys_err_set(e, OYS_EDATA, "empty input: no attestation document");
-	if (raw->len - start > OYS_ATTEST_DOC_MAX) {
-		raw->len = start;
-		raw->data[start] = '\0';
-		return oys_err_set(e, OYS_EDATA, "document larger than %d bytes", OYS_ATTEST_DOC_MAX);
-	}
-	return 0;
-}
-
-/* ---- fetch ---- */
-
-static int add_param(struct oys_buf *u, int *first, const char *name, const unsigned char *p,
-                     size_t n)
-{
-	if (p == NULL)
-		return 0;
-	if (oys_buf_printf(u, "%c%s=", *first ? '?' : '&', name) < 0 || oys_hex_encode(u, p, n) < 0)
-		return -1;
-	*first = 0;
-	return 0;
-}
-
-int oys_attest_fetch_with(const char *url, const struct oys_attest_extra *x, struct oys_buf *doc,
-                          struct oys_err *e)
-{
-	const char *base = oys_conf(url, "OYS_ATTESTATION_URL", OYS_ATTEST_DEFAULT_URL);
-	if (!oys_httpc_valid_url(base))
-		return oys_err_set(e, OYS_EUSAGE, "attestation server URL '%s' is not http:// or https://", base);
-	struct oys_buf u = OYS_BUF_INIT;
-	int rc = 0, first = strchr(base, '?') == NULL;
-	if (strstr(base, "/attestation/")) {
-		rc = oys_buf_puts(&u, base);
-	} else {
-		size_t n = strlen(base);
-		while (n > 0 && base[n - 1] == '/')
-			n--;
-		rc = oys_buf_printf(&u, "%.*s/attestation/raw", (int)n, base);
-	}
-	if (rc == 0 && x)
-		rc = add_param(&u, &first, "public_key", x->public_key, x->public_key_len) ||
-		     add_param(&u, &first, "user_data", x->user_data, x->user_data_len) ||
-		     add_param(&u, &first, "nonce", x->nonce, x->nonce_len);
-	if (rc) {
-		oys_buf_free(&u);
-		return oys_err_sys(e, OYS_EOSERR, "attestation URL");
-	}
-	struct oys_httpc_req req = {0};
-	struct oys_httpc_resp resp;
-	req.url = u.data;
-	req.timeout_ms = 10000;
-	req.max_response = OYS_ATTEST_INPUT_MAX;
-	rc = oys_httpc_do(&req, &resp, e);
-	if (rc) {
-		oys_err_wrap(e, "attestation server");
-		oys_buf_free(&u);
-		return rc;
-	}
-	if (resp.status != 200) {
-		rc = oys_err_set(e, OYS_EUNAVAIL, "attestation server %s answered %ld", u.data, resp.status);
-	} else if ((rc = oys_attest_decode(resp.body.data, resp.body.len, doc, e)) != 0) {
-		oys_err_wrap(e, "attestation server %s", u.data);
-	}
-	oys_httpc_resp_free(&resp);
-	oys_buf_free(&u);
-	return rc;
-}
-
-int oys_attest_fetch(const char *url, struct oys_buf *doc, struct oys_err *e)
-{
-	return oys_attest_fetch_with(url, NULL, doc, e);
-}
-
-/* ---- option values ---- */
-
-int oys_attest_parse_pcr(const char *s, struct oys_attest_pcr *out)
-{
-	if (s == NULL || !isdigit((unsigned char)s[0]))
-		return -1;
-	char *end;
-	errno = 0;
-	long idx = strtol(s, &end, 10);
-	if (errno || *end != '=' || idx < 0 || idx >= OYS_ATTEST_MAX_PCRS || end - s > 2)
-		return -1;
-	const char *h = end + 1;
-	size_t n = strlen(h);
-	if (n == 0 || n % 2 || n / 2 > sizeof out->value)
-		return -1;
-	struct oys_buf b = OYS_BUF_INIT;
-	if (oys_hex_decode(&b, h, n) < 0) {
-		oys_buf_free(&b);
-		return -1;
-	}
-	out->index = (int)idx;
-	out->len = b.len;
-	memcpy(out->value, b.data, b.len);
-	oys_buf_free(&b);
-	return 0;
-}
-
-static int digits(const char **p, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)(*p)[i]))
-			return -1;
-		v = v * 10 + ((*p)[i] - '0');
-	}
-	*p += n;
-	*out = v;
-	return 0;
-}
-
-int oys_attest_parse_time(const char *s, time_t *out)
-{
-	if (s == NULL || *s == '\0')
-		return -1;
-	const char *p = s;
-	if (*p == '@')
-		p++;
-	if (strspn(p, "0123456789") == strlen(p)) {
-		if (*p == '\0' || strlen(p) > 12)
-			return -1;
-		*out = (time_t)strtoll(p, NULL, 10);
-		return 0;
-	}
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	int Y, M, D, h, m, sec;
-	p = s;
-	if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' || digits(&p, 2, &D) ||
-	    (*p != 'T' && *p != 't' && *p != ' '))
-		return -1;
-	p++;
-	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m) || *p++ != ':' || digits(&p, 2, &sec))
-		return -1;
-	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		while (isdigit((unsigned char)*p))
-			p++;
-	}
-	long off = 0;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int sign = *p++ == '-' ? -1 : 1, oh, om;
-		if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om) || oh > 23 || om > 59)
-			return -1;
-		off = sign * (oh * 3600L + om * 60L);
-	} else {
-		return -1;
-	}
-	if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || Y < 1970)
-		return -1;
-	tm.tm_year = Y - 1900;
-	tm.tm_mon = M - 1;
-	tm.tm_mday = D;
-	tm.tm_hour = h;
-	tm.tm_min = m;
-	tm.tm_sec = sec;
-	time_t t = timegm(&tm);
-	if (t == (time_t)-1 || tm.tm_mday != D)
-		return -1;
-	*out = t - off;
-	return 0;
 }

@@ -1,4 +1,6 @@
-/* attest.h: AWS Nitro attestation documents: fetch, verify, and (for development) issue.
+/* attest.h: AWS Nitro attestation documents: verify (lib/attest.c, libcbor and OpenSSL),
+ * decode and fetch (lib/attestc.c), command-line values (lib/attestopt.c), and for
+ * development issue (lib/attestdev.c). A tool links the files of what it does.
  *
  * A document is a COSE_Sign1 (CBOR, tagged 18 or not) whose payload is a CBOR map with
  * module_id, digest, timestamp (ms), pcrs, certificate (leaf, DER), cabundle (root first),
@@ -45,18 +47,10 @@ struct oys_attest_policy {
 int oys_attest_verify(const unsigned char *doc, size_t len, const struct oys_attest_policy *p,
                       jv *payload, struct oys_err *e);
 
-/* Decodes a document given as raw CBOR, hex or base64 (detected) into raw bytes. Empty or
- * undecodable input: OYS_EDATA. */
-int oys_attest_decode(const char *in, size_t len, struct oys_buf *raw, struct oys_err *e);
-
-/* Gets a document from an attestation server (base URL; NULL: $OYS_ATTESTATION_URL or the
- * default), GET <url>/attestation/raw. Unreachable: OYS_EUNAVAIL. */
-int oys_attest_fetch(const char *url, struct oys_buf *doc, struct oys_err *e);
-
-/* Parses "N=HEX" into a PCR entry; returns 0 or -1. */
-int oys_attest_parse_pcr(const char *s, struct oys_attest_pcr *out);
-
-/* ---- additions (beyond the first contract) ---- */
+/* The COSE Sig_structure ["Signature1", protected, h'', payload] as CBOR, the bytes an ES384
+ * signature covers (shared by the verifier and the development issuer). 0 or -1. */
+int oys_attest_sig_structure(const unsigned char *prot, size_t prot_len,
+                             const unsigned char *payload, size_t payload_len, struct oys_buf *out);
 
 /* Limits of a document (raw bytes) and of encoded input (hex, base64 with whitespace). */
 #define OYS_ATTEST_DOC_MAX 65536
@@ -81,31 +75,27 @@ struct oys_attest_extra {
 #define OYS_ATTEST_USER_DATA_MAX 512
 #define OYS_ATTEST_NONCE_MAX 512
 
-/* The limits above as values (for tools whose sources must name no OYS_ constant that is not
- * an environment variable), and where things are. */
-struct oys_attest_limits {
-	size_t public_key, user_data, nonce; /* the maxima above */
-	size_t pcrs;                         /* OYS_ATTEST_MAX_PCRS */
-	size_t input;                        /* OYS_ATTEST_INPUT_MAX */
-	const char *default_url;             /* OYS_ATTEST_DEFAULT_URL */
-	const char *aws_root;                /* OYS_ATTEST_AWS_ROOT, under the share directory */
-	const char *dev_subdir;              /* OYS_ATTEST_DEV_SUBDIR, under the runtime directory */
-};
-extern const struct oys_attest_limits oys_attest_limits;
+/* ---- decoding and the attestation-server client (lib/attestc.c; no libcbor) ---- */
 
+/* Decodes a document given as raw CBOR, hex or base64 (detected) into raw bytes. Empty or
+ * undecodable input: OYS_EDATA. */
+int oys_attest_decode(const char *in, size_t len, struct oys_buf *raw, struct oys_err *e);
+
+/* Gets a document from an attestation server (base URL; NULL: $OYS_ATTESTATION_URL or the
+ * default), GET <url>/attestation/raw. Unreachable: OYS_EUNAVAIL. */
+int oys_attest_fetch(const char *url, struct oys_buf *doc, struct oys_err *e);
 /* oys_attest_fetch() with the extra fields as query parameters (hex). A URL that already names
  * /attestation/raw or /attestation/hex is used as it is; a hex answer is decoded. */
 int oys_attest_fetch_with(const char *url, const struct oys_attest_extra *x, struct oys_buf *doc,
                           struct oys_err *e);
 
+/* ---- command-line values (lib/attestopt.c; oys-attest and oys-store) ---- */
+
+/* Parses "N=HEX" into a PCR entry; returns 0 or -1. */
+int oys_attest_parse_pcr(const char *s, struct oys_attest_pcr *out);
 /* Parses a moment: unix seconds ("1725597192") or RFC 3339 ("2024-09-06T04:33:12Z",
  * "2024-09-06T06:33:12.5+02:00"). Returns 0 or -1. */
 int oys_attest_parse_time(const char *s, time_t *out);
-
-/* The COSE Sig_structure ["Signature1", protected, h'', payload] as CBOR, the bytes an ES384
- * signature covers (shared by the verifier and the development issuer). 0 or -1. */
-int oys_attest_sig_structure(const unsigned char *prot, size_t prot_len,
-                             const unsigned char *payload, size_t payload_len, struct oys_buf *out);
 
 /* ---- the development issuer (lib/attestdev.c; only oys-attest links it) ----
  *
