@@ -94,9 +94,8 @@ int main(int argc, char **argv)
 	const char *id = o.argv[optind];
 	oys_opt_free(&o);
 	/* The id is checked before it goes anywhere near a path or a URL. */
-	if (!oys_code_id_valid(id))
-		oys_die(OYS_EUSAGE, "'%.80s%s' is not a code id (64 lowercase hex digits, or 0x and 64 hex digits)",
-		        id, strlen(id) > 80 ? "..." : "");
+	if (oys_code_id_check(id, &e))
+		oys_die_err(&e);
 	if (f.cache_dir && f.no_cache)
 		oys_usage_error("--cache and --no-cache exclude each other");
 

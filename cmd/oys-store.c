@@ -6,6 +6,7 @@
 #include "../lib/listen.h"
 #include "../lib/opt.h"
 #include "../lib/store.h"
+#include "../lib/storec.h"
 #include "../lib/storesrv.h"
 
 #include <errno.h>
@@ -217,7 +218,7 @@ static void put_url(const char *url, const char *file, const char *name, const c
 	struct oys_err e = {0};
 	struct oys_buf code = OYS_BUF_INIT;
 	if (oys_read_file(file, max, &code, &e) ||
-	    oys_storesrv_upload(url, token, name, code.data, code.len, id, &e))
+	    oys_storec_upload(url, token, name, code.data, code.len, id, &e))
 		oys_die_err(&e);
 	oys_buf_free(&code);
 }

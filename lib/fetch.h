@@ -8,7 +8,8 @@
  * Code from a server or a chain is kept in a cache (itself a store directory, so it is
  * verified on every read): a second fetch of the same id costs a file read.
  *
- * The code id helpers oys_code_id_kind() and oys_code_id_valid() are in store.h (included). */
+ * The code id helpers oys_code_id_kind(), oys_code_id_valid() and oys_code_id_check() are in
+ * store.h (included), the storage-server client in storec.h. */
 #ifndef OYS_FETCH_H
 #define OYS_FETCH_H
 
@@ -51,8 +52,5 @@ struct oys_fetch_opts {
  *   OYS_ECONFIG   no RPC or contract for a transaction id; a bad store setting */
 int oys_fetch_code(const char *code_id, const struct oys_fetch_opts *o, struct oys_buf *code,
                    struct oys_err *e);
-
-/* Whether store (a --store value) names a storage server rather than a directory. */
-int oys_fetch_is_url(const char *store);
 
 #endif

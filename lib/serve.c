@@ -280,10 +280,8 @@ static int serverless(struct ctx *c)
 	char code_id[80];
 	int toolong = snprintf(code_id, sizeof code_id, "%s", jv_string_value(id)) >= (int)sizeof code_id;
 	jv_free(id);
-	if (toolong || !oys_code_id_valid(code_id))
-		return answer_error(c, 400, "bad_code_id",
-		                    "code_id must be 64 lowercase hex (content hash) or 0x and 64 hex (transaction)",
-		                    NULL, NULL, 0);
+	if (toolong || oys_code_id_check(code_id, &e))
+		return answer_error(c, 400, "bad_code_id", toolong ? "code_id is too long" : e.msg, NULL, NULL, 0);
 	c->log = oys_json_set_str(c->log, "code_id", code_id);
 	/* The input goes to the function byte for byte, as the client wrote it. */
 	size_t off = 0, len = 4;
@@ -307,10 +305,9 @@ static int fn(struct ctx *c)
 		return answer_error(c, 400, "bad_code_id", "code_id is too long", NULL, NULL, 0);
 	memcpy(code_id, rest, idlen);
 	code_id[idlen] = '\0';
-	if (!oys_code_id_valid(code_id))
-		return answer_error(c, 400, "bad_code_id",
-		                    "code_id must be 64 lowercase hex (content hash) or 0x and 64 hex (transaction)",
-		                    NULL, NULL, 0);
+	struct oys_err e = {0};
+	if (oys_code_id_check(code_id, &e))
+		return answer_error(c, 400, "bad_code_id", e.msg, NULL, NULL, 0);
 	c->log = oys_json_set_str(c->log, "code_id", code_id);
 	struct oys_buf target = OYS_BUF_INIT;
 	oys_buf_puts(&target, rest[idlen] ? rest + idlen : "/");

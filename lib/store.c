@@ -38,6 +38,14 @@ int oys_code_id_valid(const char *id)
 	return oys_code_id_kind(id) != OYS_CODE_ID_INVALID;
 }
 
+int oys_code_id_check(const char *id, struct oys_err *e)
+{
+	if (oys_code_id_valid(id))
+		return 0;
+	return oys_err_set(e, OYS_EUSAGE, "'%.80s%s' is not a code id (64 lowercase hex digits, or 0x and 64 hex digits)",
+	                   id ? id : "", id && strlen(id) > 80 ? "..." : "");
+}
+
 int oys_store_name_valid(const char *name)
 {
 	if (name == NULL)

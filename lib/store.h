@@ -39,6 +39,9 @@ enum oys_code_id_kind {
 int oys_code_id_kind(const char *id);
 /* Whether id is a valid code id of either kind. */
 int oys_code_id_valid(const char *id);
+/* The same as a check: 0, or OYS_EUSAGE with the one message every tool gives,
+ * "'ID' is not a code id (64 lowercase hex digits, or 0x and 64 hex digits)". */
+int oys_code_id_check(const char *id, struct oys_err *e);
 /* Whether name is a valid store name: 1 to 63 of [A-Za-z0-9._-], not starting with '.' or
  * '-', and not itself a code id. */
 int oys_store_name_valid(const char *name);

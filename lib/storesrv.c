@@ -1,7 +1,7 @@
+/* storesrv.c: the storage server, one request per process (see storesrv.h; the client is
+ * storec.c). */
 #include "storesrv.h"
-#include "codec.h"
 #include "file.h"
-#include "httpc.h"
 #include "httpd.h"
 #include "json.h"
 
@@ -227,53 +227,4 @@ int oys_storesrv_handle(int in, int out, const struct oys_storesrv_conf *c)
 	oys_log_event(ev);
 	oys_http_request_free(&r);
 	return x.status;
-}
-
-int oys_storesrv_upload(const char *url, const char *token, const char *name, const void *data,
-                        size_t len, char id[65], struct oys_err *e)
-{
-	char target[2048], sum[65];
-	size_t n = strlen(url);
-	while (n > 0 && url[n - 1] == '/')
-		n--;
-	if (name && !oys_store_name_valid(name))
-		return oys_err_set(e, OYS_EUSAGE, "'%.80s' is not a name", name);
-	if (n > 1900 || snprintf(target, sizeof target, "%.*s/code%s%s", (int)n, url,
-	                         name ? "?name=" : "", name ? name : "") >= (int)sizeof target)
-		return oys_err_set(e, OYS_ECONFIG, "storage server URL too long");
-	if (oys_sha256_hex(data, len, sum) < 0)
-		return oys_err_set(e, OYS_ESOFTWARE, "SHA-256 failed");
-	struct oys_buf auth = OYS_BUF_INIT;
-	if (token && oys_buf_printf(&auth, "Authorization: Bearer %s", token) < 0)
-		return oys_err_sys(e, OYS_EOSERR, "upload");
-	const char *headers[] = {"Content-Type: application/octet-stream", auth.data, NULL};
-	struct oys_httpc_req req = {"POST", target, headers, data, len, 0, 1u << 20};
-	struct oys_httpc_resp resp;
-	int rc = oys_httpc_do(&req, &resp, e);
-	oys_buf_free(&auth);
-	if (rc)
-		return oys_err_wrap(e, "storage server");
-	jv v = jv_invalid();
-	const char *got = NULL, *msg = NULL;
-	if (oys_json_parse(resp.body.data, resp.body.len, &v, NULL) == 0 && jv_get_kind(v) == JV_KIND_OBJECT) {
-		got = oys_json_get_str(v, "code_id");
-		jv err = jv_object_get(jv_copy(v), jv_string("error"));
-		msg = oys_json_get_str(err, "message"); /* lives as long as v */
-		jv_free(err);
-	}
-	if (resp.status == 201 && got && strcmp(got, sum) == 0)
-		memcpy(id, sum, 65);
-	else if (resp.status == 201)
-		rc = oys_err_set(e, OYS_EDATA, "storage server %.*s answered code_id %.80s for code whose SHA-256 is %s",
-		                 (int)n, url, got ? got : "(none)", sum);
-	else if (resp.status == 401 || resp.status == 403)
-		rc = oys_err_set(e, OYS_ENOPERM, "storage server %.*s refused the upload: %s", (int)n, url,
-		                 msg ? msg : "unauthorized");
-	else
-		rc = oys_err_set(e, resp.status == 408 || resp.status == 504 ? OYS_ETEMPFAIL
-		                 : resp.status >= 500 ? OYS_EUNAVAIL : OYS_EDATA,
-		                 "storage server %.*s: HTTP %ld: %s", (int)n, url, resp.status, msg ? msg : "upload failed");
-	jv_free(v);
-	oys_httpc_resp_free(&resp);
-	return rc;
 }

@@ -10,7 +10,8 @@
  *                       an unknown id (so ids are not probed without a valid document).
  *   GET  /healthz       200 "ok"
  * 400 malformed ids and bodies, 405 wrong method, 413 too large, errors as JSON
- * {"error": {"code", "message"}}. One JSON log line per request on stderr. */
+ * {"error": {"code", "message"}}. One JSON log line per request on stderr. The client of
+ * this protocol is storec.h. */
 #ifndef OYS_STORESRV_H
 #define OYS_STORESRV_H
 
@@ -31,13 +32,5 @@ struct oys_storesrv_conf {
 /* Reads one request from in and answers it on out. Returns the HTTP status answered, or -1
  * when the peer closed without sending anything. */
 int oys_storesrv_handle(int in, int out, const struct oys_storesrv_conf *c);
-
-/* The client side of POST /code: uploads len bytes to the storage server at url (its base
- * URL), with the operator token when not NULL and the name when not NULL. The code_id the
- * server answers must be the SHA-256 of what was sent (else OYS_EDATA). Errors: OYS_ENOPERM
- * (401: token missing or wrong), OYS_EDATA (400, 413), OYS_EUNAVAIL (unreachable, 5xx),
- * OYS_ETEMPFAIL (timeout). */
-int oys_storesrv_upload(const char *url, const char *token, const char *name, const void *data,
-                        size_t len, char id[65], struct oys_err *e);
 
 #endif

@@ -41,6 +41,12 @@ int main(void)
 	memcpy(nul, H64, 65);
 	nul[10] = '\0';
 	ok(!oys_code_id_valid(nul), "a truncated id is refused");
+	struct oys_err ce = {0};
+	ok(oys_code_id_check(H64, &ce) == 0 && oys_code_id_check("0x" H64, &ce) == 0 && ce.code == 0,
+	   "the check passes both kinds of id");
+	ok(oys_code_id_check("../x", &ce) == OYS_EUSAGE &&
+	   strcmp(ce.msg, "'../x' is not a code id (64 lowercase hex digits, or 0x and 64 hex digits)") == 0,
+	   "the check gives the one message");
 
 	ok(oys_store_name_valid("factors") && oys_store_name_valid("my-fn_v2.1"), "plain names");
 	ok(!oys_store_name_valid("..") && !oys_store_name_valid(".x") && !oys_store_name_valid("a/b") &&
