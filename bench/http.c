@@ -9,6 +9,7 @@
  *       runs CMD N times (e.g. oys-run ID input.json), one after another. */
 #include "../lib/err.h"
 #include "../lib/file.h"
+#include "../lib/log.h"
 #include "../lib/port.h"
 
 #include <fcntl.h>

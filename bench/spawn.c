@@ -6,6 +6,7 @@
  *                                                   -v: workerd --verbose, as oys-run runs it) */
 #include "../lib/err.h"
 #include "../lib/file.h"
+#include "../lib/log.h"
 #include "../lib/paths.h"
 #include "../lib/port.h"
 

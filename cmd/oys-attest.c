@@ -5,6 +5,7 @@
 #include "../lib/file.h"
 #include "../lib/json.h"
 #include "../lib/listen.h"
+#include "../lib/log.h"
 #include "../lib/opt.h"
 
 #include <limits.h>
@@ -387,7 +388,10 @@ static int cmd_dev(struct oys_opt *o, int serve)
 	if (listen) {
 		jv ev = oys_json_set_str(jv_object(), "event", "development CA");
 		oys_log_event(oys_json_set_str(ev, "root", root));
-		if (oys_listen_fork(listen, 64, &e))
+		int rc = oys_listen_fork(listen, 64, &e);
+		if (rc == OYS_LISTEN_STOPPED)
+			exit(0);
+		if (rc)
 			oys_die_err(&e);
 		/* a child, with the connection on 0 and 1 */
 	}

@@ -2,6 +2,7 @@
 #include "../lib/capnp.h"
 #include "../lib/err.h"
 #include "../lib/file.h"
+#include "../lib/log.h"
 #include "../lib/opt.h"
 
 #include <libgen.h>

@@ -2,6 +2,7 @@
 #include "../lib/cgroup.h"
 #include "../lib/err.h"
 #include "../lib/json.h"
+#include "../lib/log.h"
 #include "../lib/opt.h"
 
 #include <stdio.h>

@@ -4,6 +4,7 @@
 #include "../lib/err.h"
 #include "../lib/fetch.h"
 #include "../lib/file.h"
+#include "../lib/log.h"
 #include "../lib/opt.h"
 
 #include <stdio.h>

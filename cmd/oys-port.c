@@ -1,5 +1,6 @@
 /* oys-port: print a free TCP port. */
 #include "../lib/err.h"
+#include "../lib/log.h"
 #include "../lib/opt.h"
 #include "../lib/port.h"
 

@@ -153,7 +153,10 @@ int main(int argc, char **argv)
 	}
 	if (listen) {
 		struct oys_err e = {0};
-		if (oys_listen_fork(listen, 0, &e))
+		int rc = oys_listen_fork(listen, 0, &e);
+		if (rc == OYS_LISTEN_STOPPED)
+			return 0;
+		if (rc)
 			oys_die_err(&e);
 		/* in a child: one connection on stdin/stdout, served below */
 	}

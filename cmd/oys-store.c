@@ -4,6 +4,7 @@
 #include "../lib/file.h"
 #include "../lib/json.h"
 #include "../lib/listen.h"
+#include "../lib/log.h"
 #include "../lib/opt.h"
 #include "../lib/store.h"
 #include "../lib/storec.h"
@@ -393,7 +394,10 @@ static int cmd_serve(struct oys_opt *o, struct oys_attest_policy *pol, const cha
 	struct oys_storesrv_conf c = {&store, pol, token, max, 0};
 	open_store(1);
 	signal(SIGPIPE, SIG_IGN);
-	if (listen && oys_listen_fork(listen, max_children, &e))
+	int rc = listen ? oys_listen_fork(listen, max_children, &e) : 0;
+	if (rc == OYS_LISTEN_STOPPED)
+		exit(0);
+	if (rc)
 		oys_die_err(&e);
 	oys_storesrv_handle(STDIN_FILENO, STDOUT_FILENO, &c);
 	free(token);

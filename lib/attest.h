@@ -117,8 +117,6 @@ struct oys_attest_dev {
 void oys_attest_dev_default_digest(unsigned char out[48]);
 /* The image digest of a file: its SHA-384. */
 int oys_attest_dev_file_digest(const char *path, unsigned char out[48], struct oys_err *e);
-/* PCRs 0..15 for an image digest. */
-void oys_attest_dev_pcrs(const unsigned char digest[48], unsigned char pcrs[16][48]);
 /* Creates the CA in the state directory unless it is there (under a lock, so concurrent first
  * requests agree), and gives the path of its root certificate (PEM). */
 int oys_attest_dev_init(const char *state_dir, char *root_pem, size_t sz, struct oys_err *e);

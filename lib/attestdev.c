@@ -9,6 +9,7 @@
 #include "file.h"
 #include "httpd.h"
 #include "json.h"
+#include "log.h"
 
 #include <cbor.h>
 #include <errno.h>
@@ -80,7 +81,8 @@ int oys_attest_dev_file_digest(const char *path, unsigned char out[48], struct o
 	return ok ? 0 : oys_err_set(e, OYS_ESOFTWARE, "SHA-384 of %s failed", path);
 }
 
-void oys_attest_dev_pcrs(const unsigned char digest[48], unsigned char pcrs[16][48])
+/* PCRs 0..15 for an image digest. */
+static void oys_attest_dev_pcrs(const unsigned char digest[48], unsigned char pcrs[16][48])
 {
 	memset(pcrs, 0, 16 * 48);
 	memcpy(pcrs[0], digest, 48);

@@ -47,7 +47,7 @@ int oys_buf_putc(struct oys_buf *b, char c)
 	return oys_buf_append(b, &c, 1);
 }
 
-int oys_buf_vprintf(struct oys_buf *b, const char *fmt, va_list ap)
+static int oys_buf_vprintf(struct oys_buf *b, const char *fmt, va_list ap)
 {
 	va_list ap2;
 	va_copy(ap2, ap);

@@ -19,7 +19,6 @@ int oys_buf_append(struct oys_buf *b, const void *p, size_t n);
 int oys_buf_puts(struct oys_buf *b, const char *s);
 int oys_buf_putc(struct oys_buf *b, char c);
 int oys_buf_printf(struct oys_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int oys_buf_vprintf(struct oys_buf *b, const char *fmt, va_list ap);
 void oys_buf_reset(struct oys_buf *b); /* len = 0, memory kept */
 void oys_buf_free(struct oys_buf *b);
 /* Hands the memory to the caller (never NULL: an empty string when nothing was appended). */

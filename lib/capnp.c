@@ -62,16 +62,6 @@ enum oys_code_kind oys_code_detect(const char *p, size_t n)
 	return listener ? OYS_CODE_SW : OYS_CODE_ESM;
 }
 
-const char *oys_code_kind_name(enum oys_code_kind k)
-{
-	switch (k) {
-	case OYS_CODE_ESM: return "module";
-	case OYS_CODE_SW: return "service-worker";
-	case OYS_CODE_WASM: return "wasm";
-	default: return "auto";
-	}
-}
-
 int oys_code_kind_parse(const char *s, enum oys_code_kind *out)
 {
 	if (strcmp(s, "module") == 0 || strcmp(s, "esm") == 0)
@@ -173,7 +163,8 @@ static const char *const always_denied[] = {
 	"local", "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "::1/128", "fe80::/10",
 };
 
-int oys_outbound_check(const char *spec, struct oys_err *e)
+/* Checks an outbound policy ("none", "public", "CIDR,CIDR,..."). */
+static int oys_outbound_check(const char *spec, struct oys_err *e)
 {
 	if (spec == NULL || strcmp(spec, "none") == 0 || strcmp(spec, "public") == 0)
 		return 0;

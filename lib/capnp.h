@@ -20,7 +20,6 @@ enum oys_code_kind {
 /* Wasm by its magic bytes "\0asm"; JS with export/import statements is a module; JS that
  * calls addEventListener without them is a service worker; anything else a module. */
 enum oys_code_kind oys_code_detect(const char *buf, size_t len);
-const char *oys_code_kind_name(enum oys_code_kind k);
 /* "module"/"esm", "service-worker"/"sw", "wasm", "auto"; returns 0 or -1. */
 int oys_code_kind_parse(const char *s, enum oys_code_kind *out);
 
@@ -43,9 +42,6 @@ struct oys_capnp {
  * close a string or add a line to the config. Errors: OYS_EUSAGE for bad values, OYS_ENOINPUT
  * for missing files, OYS_ECONFIG for a broken template. */
 int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_err *e);
-
-/* Checks an outbound policy ("none", "public", "CIDR,CIDR,..."). */
-int oys_outbound_check(const char *spec, struct oys_err *e);
 
 /* Appends s as a Cap'n Proto string literal (quoted, escaped). */
 int oys_capnp_string(struct oys_buf *b, const char *s);

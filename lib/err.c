@@ -1,20 +1,9 @@
+/* err.c: error values (see err.h). Printing them is log.c's job. */
 #include "err.h"
-#include "log.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-const char *oys_progname = "oys";
-
-void oys_set_progname(const char *argv0)
-{
-	if (argv0 == NULL || *argv0 == '\0')
-		return;
-	const char *slash = strrchr(argv0, '/');
-	oys_progname = slash ? slash + 1 : argv0;
-}
 
 static void one_line(char *s)
 {
@@ -78,80 +67,4 @@ void oys_err_clear(struct oys_err *e)
 		e->code = 0;
 		e->msg[0] = '\0';
 	}
-}
-
-const char *oys_exit_name(int code)
-{
-	switch (code) {
-	case OYS_OK: return "ok";
-	case OYS_EFAIL: return "failed";
-	case OYS_EUSAGE: return "usage";
-	case OYS_EDATA: return "bad_data";
-	case OYS_ENOINPUT: return "not_found";
-	case OYS_EUNAVAIL: return "unavailable";
-	case OYS_ESOFTWARE: return "internal";
-	case OYS_EOSERR: return "system";
-	case OYS_ECANTCREAT: return "cant_create";
-	case OYS_EIO: return "io";
-	case OYS_ETEMPFAIL: return "timeout";
-	case OYS_ENOPERM: return "refused";
-	case OYS_ECONFIG: return "config";
-	case OYS_EEXEC: return "exec_failed";
-	case OYS_ENOTFOUND: return "command_not_found";
-	default: return code > 128 ? "killed" : "error";
-	}
-}
-
-static void vwarn(const char *fmt, va_list ap, int with_errno, int saved)
-{
-	char msg[OYS_ERR_MAX];
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	if (with_errno) {
-		size_t n = strlen(msg);
-		snprintf(msg + n, sizeof msg - n, ": %s", strerror(saved));
-	}
-	one_line(msg);
-	oys_log_diag(msg);
-}
-
-void oys_warn(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vwarn(fmt, ap, 0, 0);
-	va_end(ap);
-}
-
-void oys_warn_sys(const char *fmt, ...)
-{
-	int saved = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vwarn(fmt, ap, 1, saved);
-	va_end(ap);
-}
-
-void oys_die(int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vwarn(fmt, ap, 0, 0);
-	va_end(ap);
-	exit(code);
-}
-
-void oys_die_sys(int code, const char *fmt, ...)
-{
-	int saved = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vwarn(fmt, ap, 1, saved);
-	va_end(ap);
-	exit(code);
-}
-
-void oys_die_err(const struct oys_err *e)
-{
-	oys_log_diag(e->msg[0] ? e->msg : "failed");
-	exit(e->code ? e->code : OYS_ESOFTWARE);
 }

@@ -1,7 +1,8 @@
-/* err.h: exit codes, error values and the one-line diagnostics every tool prints.
+/* err.h: exit codes and error values.
  *
  * Library functions never exit: they return 0 or one of the codes below and describe the
- * failure in a struct oys_err. Only cmd/ turns an error into "prog: message" and an exit. */
+ * failure in a struct oys_err. Only cmd/ turns an error into "prog: message" and an exit,
+ * with oys_die_err() and its kin (log.h). */
 #ifndef OYS_ERR_H
 #define OYS_ERR_H
 
@@ -45,19 +46,5 @@ int oys_err_sys(struct oys_err *e, int code, const char *fmt, ...)
 /* Prefixes an existing message: "context: old message". Keeps the code. */
 int oys_err_wrap(struct oys_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void oys_err_clear(struct oys_err *e);
-
-/* A short stable name per code ("usage", "bad_data", "not_found", ...), for logs and JSON. */
-const char *oys_exit_name(int code);
-
-/* The running tool's name, set once from argv[0] by oys_opt_init(). */
-extern const char *oys_progname;
-void oys_set_progname(const char *argv0);
-
-/* "prog: message" on stderr. oys_die() exits with the code. */
-void oys_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void oys_warn_sys(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-_Noreturn void oys_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-_Noreturn void oys_die_sys(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-_Noreturn void oys_die_err(const struct oys_err *e);
 
 #endif

@@ -34,6 +34,16 @@ static void addr_str(const struct sockaddr_storage *ss, char *ip, size_t ipsz, i
 	}
 }
 
+/* A failed accept or fork, as a log event; the parent goes on. */
+static void log_error(const char *what)
+{
+	int saved = errno;
+	char msg[256];
+	snprintf(msg, sizeof msg, "%s: %s", what, strerror(saved));
+	jv ev = oys_json_set_str(jv_object(), "event", "listen error");
+	oys_log_event(oys_json_set_str(ev, "error", msg));
+}
+
 static void set_env_addr(const char *ipvar, const char *portvar, const struct sockaddr_storage *ss)
 {
 	char ip[INET6_ADDRSTRLEN], port[16];
@@ -79,7 +89,7 @@ int oys_listen_fork(const char *addr, int max_children, struct oys_err *e)
 		if (c < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			oys_warn_sys("accept");
+			log_error("accept");
 			sleep(1);
 			continue;
 		}
@@ -101,11 +111,11 @@ int oys_listen_fork(const char *addr, int max_children, struct oys_err *e)
 			return 0;
 		}
 		if (pid < 0)
-			oys_warn_sys("fork");
+			log_error("fork");
 		else
 			running++;
 		close(c);
 	}
 	close(lfd);
-	exit(0);
+	return OYS_LISTEN_STOPPED;
 }

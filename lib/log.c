@@ -1,7 +1,9 @@
+/* log.c: what goes to stderr, and how (see log.h). */
 #include "log.h"
 #include "err.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,16 @@
 #include <unistd.h>
 
 static enum oys_log_format format = OYS_LOG_AUTO;
+
+const char *oys_progname = "oys";
+
+void oys_set_progname(const char *argv0)
+{
+	if (argv0 == NULL || *argv0 == '\0')
+		return;
+	const char *slash = strrchr(argv0, '/');
+	oys_progname = slash ? slash + 1 : argv0;
+}
 
 int oys_log_parse_format(const char *s, enum oys_log_format *out)
 {
@@ -35,7 +47,8 @@ enum oys_log_format oys_log_event_format(void)
 	return format;
 }
 
-int oys_log_diag_is_json(void)
+/* Whether diagnostics are JSON (only when asked for explicitly). */
+static int oys_log_diag_is_json(void)
 {
 	return format == OYS_LOG_JSON;
 }
@@ -84,7 +97,8 @@ static size_t json_escape(char *dst, size_t cap, const char *s)
 	return n;
 }
 
-void oys_log_diag(const char *msg)
+/* One diagnostic line (already one line, no program name). */
+static void oys_log_diag(const char *msg)
 {
 	char line[OYS_ERR_MAX * 2 + 256];
 	int n;
@@ -104,4 +118,50 @@ void oys_log_diag(const char *msg)
 		line[n - 1] = '\n';
 	}
 	oys_log_write_line(line, (size_t)n);
+}
+
+/* ---- diagnostics: "prog: message" ---- */
+
+static void vwarn(const char *fmt, va_list ap, int with_errno, int saved)
+{
+	struct oys_err e;
+	oys_err_vset(&e, OYS_EFAIL, fmt, ap); /* one line */
+	if (with_errno) {
+		size_t n = strlen(e.msg);
+		snprintf(e.msg + n, sizeof e.msg - n, ": %s", strerror(saved));
+	}
+	oys_log_diag(e.msg);
+}
+
+void oys_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap, 0, 0);
+	va_end(ap);
+}
+
+void oys_die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap, 0, 0);
+	va_end(ap);
+	exit(code);
+}
+
+void oys_die_sys(int code, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap, 1, saved);
+	va_end(ap);
+	exit(code);
+}
+
+void oys_die_err(const struct oys_err *e)
+{
+	oys_log_diag(e->msg[0] ? e->msg : "failed");
+	exit(e->code ? e->code : OYS_ESOFTWARE);
 }

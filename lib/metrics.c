@@ -72,13 +72,14 @@ struct oys_metrics {
 	struct shm *s;
 };
 
-const char *oys_endpoint_name(enum oys_endpoint ep)
+/* Short names of endpoints and stages, for labels. */
+static const char *oys_endpoint_name(enum oys_endpoint ep)
 {
 	static const char *const n[] = {"serverless", "fn", "healthz", "status", "metrics", "admin", "other"};
 	return ep < OYS_EP_COUNT ? n[ep] : "other";
 }
 
-const char *oys_stage_name(enum oys_stage s)
+static const char *oys_stage_name(enum oys_stage s)
 {
 	static const char *const n[] = {"fetch", "config", "cgroup", "start", "execute", "teardown"};
 	return s < OYS_STAGE_COUNT ? n[s] : "other";

@@ -65,8 +65,4 @@ struct oys_metrics_gauges {
 /* The Prometheus text exposition (format 0.0.4) of everything. */
 int oys_metrics_render(struct oys_metrics *m, const struct oys_metrics_gauges *g, struct oys_buf *out);
 
-/* Short names of endpoints and stages, for logs and labels. */
-const char *oys_endpoint_name(enum oys_endpoint ep);
-const char *oys_stage_name(enum oys_stage s);
-
 #endif

@@ -8,7 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char *oys_exe_dir(void)
+/* The directory holding the running executable (from /proc/self/exe). */
+static const char *oys_exe_dir(void)
 {
 	static char dir[PATH_MAX];
 	if (dir[0])
@@ -37,7 +38,9 @@ static int is_exec(const char *p)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
 }
 
-int oys_share_dir(char *out, size_t outsz, struct oys_err *e)
+/* The share directory: $OYS_SHARE_DIR, else <exe>/../share/oys (installed), else <exe>/../share
+ * (build tree). */
+static int oys_share_dir(char *out, size_t outsz, struct oys_err *e)
 {
 	const char *env = getenv("OYS_SHARE_DIR");
 	char probe[PATH_MAX + 16];
@@ -73,7 +76,8 @@ int oys_share_path(const char *rel, char *out, size_t outsz, struct oys_err *e)
 	return 0;
 }
 
-int oys_which(const char *name, char *out, size_t outsz)
+/* Searches PATH for an executable; returns 0 and the full path, or -1. */
+static int oys_which(const char *name, char *out, size_t outsz)
 {
 	const char *path = getenv("PATH");
 	if (path == NULL)

@@ -7,21 +7,14 @@
 
 #include "err.h"
 
-/* The directory holding the running executable (from /proc/self/exe). */
-const char *oys_exe_dir(void);
-
-/* The share directory (the one holding templates/): $OYS_SHARE_DIR, else
- * <exe>/../share/oys (installed), else <exe>/../share (build tree). */
-int oys_share_dir(char *out, size_t outsz, struct oys_err *e);
-/* out = <share>/rel, which must exist. */
+/* out = <share>/rel, which must exist. The share directory (the one holding templates/) is
+ * $OYS_SHARE_DIR, else <exe>/../share/oys (installed), else <exe>/../share (build tree), where
+ * <exe> is the directory of the running executable. */
 int oys_share_path(const char *rel, char *out, size_t outsz, struct oys_err *e);
 
 /* The workerd binary: $OYS_WORKERD, else <exe>/../libexec/oys/workerd (installed), else the
  * project's pinned copy <exe>/../deps/node_modules/@cloudflare/workerd-linux-64/bin/workerd,
  * else workerd on PATH. Not found: OYS_ECONFIG with how to install it. */
 int oys_workerd_path(char *out, size_t outsz, struct oys_err *e);
-
-/* Searches PATH for an executable; returns 0 and the full path, or -1. */
-int oys_which(const char *name, char *out, size_t outsz);
 
 #endif

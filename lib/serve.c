@@ -26,7 +26,8 @@ static void drain_path(char *out, size_t outsz)
 	snprintf(out, outsz, "%s/draining", oys_runtime_dir());
 }
 
-int oys_serve_draining(void)
+/* The drain flag: RUNTIME/draining. */
+static int oys_serve_draining(void)
 {
 	char p[PATH_MAX];
 	drain_path(p, sizeof p);
@@ -47,7 +48,7 @@ static double draining_for_ms(void)
 	return ms < 0 ? 0 : ms;
 }
 
-int oys_serve_set_draining(int on, struct oys_err *e)
+static int oys_serve_set_draining(int on, struct oys_err *e)
 {
 	char dir[PATH_MAX], p[PATH_MAX];
 	int rc = oys_runtime_subdir(NULL, dir, sizeof dir, e);

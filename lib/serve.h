@@ -20,10 +20,6 @@ struct oys_serve_opts {
  * the client was gone. */
 int oys_serve_one(const struct oys_serve_opts *o);
 
-/* The drain flag: RUNTIME/draining. */
-int oys_serve_draining(void);
-int oys_serve_set_draining(int on, struct oys_err *e);
-
 /* The answer to one HAProxy agent check (one line): "up ready maxconn:T W%" with T the pool
  * size and W = 100 * T (the weight, relative to a configured weight of 1), "drain" while
  * draining, "down#no cgroup pool" without a pool. See oys-serve(1) and haproxy.cfg. */

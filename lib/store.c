@@ -67,7 +67,8 @@ static int join(char *out, size_t outsz, const char *a, const char *b, const cha
 	return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 
-int oys_store_path(const struct oys_store *s, const char *id, char *out, size_t outsz)
+/* The path of the file for id (which must be a valid content hash). 0 or -1. */
+static int oys_store_path(const struct oys_store *s, const char *id, char *out, size_t outsz)
 {
 	if (oys_code_id_kind(id) != OYS_CODE_ID_HASH)
 		return -1;
@@ -229,7 +230,8 @@ static int writer_commit(const struct oys_store *s, struct writer *w, char id[65
 	return rc;
 }
 
-int oys_store_sweep(const struct oys_store *s)
+/* Removes leftovers of killed puts (temporary files whose writer is gone). Returns how many. */
+static int oys_store_sweep(const struct oys_store *s)
 {
 	char dir[PATH_MAX];
 	if (join(dir, sizeof dir, s->dir, ".tmp", NULL) < 0)
@@ -350,7 +352,8 @@ int oys_store_get(const struct oys_store *s, const char *id, size_t max, struct 
 	return 0;
 }
 
-int oys_store_has(const struct oys_store *s, const char *id)
+/* Whether code with this content hash is in the store (0 or 1). */
+static int oys_store_has(const struct oys_store *s, const char *id)
 {
 	char path[PATH_MAX];
 	struct stat st;

@@ -72,10 +72,6 @@ int oys_store_put_fd(const struct oys_store *s, int fd, const char *what, size_t
  * Damaged (hash differs): OYS_EDATA. */
 int oys_store_get(const struct oys_store *s, const char *id, size_t max, struct oys_buf *out,
                   struct oys_err *e);
-/* Whether code with this content hash is in the store (0 or 1). */
-int oys_store_has(const struct oys_store *s, const char *id);
-/* The path of the file for id (which must be a valid content hash). 0 or -1. */
-int oys_store_path(const struct oys_store *s, const char *id, char *out, size_t outsz);
 
 /* Removes code by id. Missing: OYS_ENOINPUT. Names that pointed to it stay, dangling. */
 int oys_store_rm(const struct oys_store *s, const char *id, struct oys_err *e);
@@ -96,9 +92,6 @@ int oys_store_resolve(const struct oys_store *s, const char *id_or_name, char id
  * [{"id": ID, "size": BYTES, "mtime": "2026-11-23T13:12:01Z", "names": [NAME...]}], then
  * names whose code is gone as {"id": ID, "size": null, "names": [...], "missing": true}. */
 int oys_store_list(const struct oys_store *s, jv *out, struct oys_err *e);
-
-/* Removes leftovers of killed puts (temporary files whose writer is gone). Returns how many. */
-int oys_store_sweep(const struct oys_store *s);
 
 /* Transaction index (used by the fetch cache): (contract, tx) -> content hash of the code in
  * the transaction's calldata, which was checked to be sent to that contract. Any case. */
