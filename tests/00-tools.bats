@@ -94,6 +94,36 @@ env_vars() {
 	done
 }
 
+# The libraries a binary names itself (DT_NEEDED), without those its libraries pull in.
+needed() {
+	readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
+}
+
+@test "each tool links what it uses: the run links no pool administration, no verifier" {
+	local bin=${OYS_TEST_BIN:-$ROOT/bin} t
+	# The checks can fail: oys-cgroup does link libcgroup, oys-attest libcbor.
+	run -0 ldd "$bin/oys-cgroup"
+	[[ $output == *libcgroup* ]]
+	run -0 ldd "$bin/oys-attest"
+	[[ $output == *libcbor* ]]
+	for t in oys-run oys-serve; do
+		run -0 ldd "$bin/$t"
+		[[ $output != *libcgroup* ]] || { echo "$t links libcgroup: $output"; return 1; }
+		run -0 needed "$bin/$t"
+		[[ $output != *libm.so* ]] || { echo "$t links libm: $output"; return 1; }
+	done
+	# They pass an attestation document on; verifying it (libcbor) is the storage server's job.
+	for t in oys-fetch oys-run oys-serve; do
+		run -0 ldd "$bin/$t"
+		[[ $output != *libcbor* ]] || { echo "$t links libcbor: $output"; return 1; }
+	done
+	for t in oys-capnp oys-port; do
+		run -0 ldd "$bin/$t"
+		[[ $output != *libcurl* && $output != *libcbor* && $output != *libcgroup* ]] ||
+			{ echo "$t: $output"; return 1; }
+	done
+}
+
 @test "bash completion covers every tool and completes from the tool itself" {
 	for t in $(tools); do
 		grep -q "^complete -F _oys_complete .*\b$t\b" "$ROOT/completions/oys.bash" || { echo "bash: $t"; return 1; }
