@@ -1,7 +1,7 @@
-/* Unit tests of lib/attest.c and lib/attestdev.c: every single-byte change and every
- * truncation of a real AWS Nitro document and of a development document is refused (the bats
- * suite tries a sample through the command line; here all of them, in one process), and the
- * option parsers. */
+/* Unit tests of lib/attest.c (the verifier), attestc.c (decoding), attestopt.c (--pcr, --at)
+ * and attestdev.c: every single-byte change and every truncation of a real AWS Nitro
+ * document and of a development document is refused (the bats suite tries a sample through
+ * the command line; here all of them, in one process), and the option parsers. */
 #include "tap.h"
 #include "../../lib/attest.h"
 #include "../../lib/codec.h"
