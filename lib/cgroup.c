@@ -437,6 +437,8 @@ int oys_cg_need_root(struct oys_err *e, const char *path)
 	return oys_err_set(e, OYS_ENOPERM, "cannot write to %s: permission denied (run as root)", path);
 }
 
+/* ---- the hot path ---- */
+
 static int write_procs(const struct oys_cgroup *cg, const char *val, const char *what, struct oys_err *e)
 {
 	/* Memory first (it matters most); cpu last: moving into another CPU group reschedules the

@@ -178,5 +178,3 @@ int oys_cgroup_release_name(struct oys_cgroup *cg, struct oys_err *e)
 	cg->lockfd = -1;
 	return rc;
 }
-
-/* ---- setup and teardown, through libcgroup ---- */
