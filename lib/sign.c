@@ -381,6 +381,8 @@ int oys_sigmsg_init(struct oys_sigmsg *m, enum oys_sig_format f, const struct oy
 void oys_sigmsg_update(struct oys_sigmsg *m, const void *p, size_t n)
 {
 	const unsigned char *b = p;
+	if (n == 0) /* p may be NULL then */
+		return;
 	if (!m->in_resp) {
 		size_t take = n < m->req_left ? n : (size_t)m->req_left;
 		oys_keccak256_update(&m->k, b, take);
