@@ -63,10 +63,11 @@ $(B)/share:
 	 else touch $@; fi
 
 # C unit tests of lib/: tests/unit/test_<module>.c links the core and <module>'s deps.
-UNITS      := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+# Helpers for the bats suites are built beside them (tests/run runs only test_*).
+UNITS      := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c)) sign-answer
 $(B)/unit/%: tests/unit/%.c $(patsubst %,$(B)/obj/lib/%.o,$(patsubst lib/%.c,%,$(LIBSRC)))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Ilib -o $@ $(filter %.c %.o,$^) -ljq -lcbor -lssl -lcrypto -lcgroup -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ilib -o $@ $(filter %.c %.o,$^) -ljq -lcbor -lssl -lcrypto -lcgroup -lsecp256k1 -lm
 unit: $(addprefix $(B)/unit/,$(UNITS))
 
 deps:
@@ -132,3 +133,8 @@ build/bench/%: bench/%.c $(patsubst %,build/obj/lib/%.o,$(CORE) port)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
+
+# The cost of signing one answer (lib/sign); a row of make bench once oys-serve signs.
+build/bench/sign: bench/sign.c $(patsubst %,build/obj/lib/%.o,$(CORE) keccak sign codec)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lsecp256k1 -lcrypto

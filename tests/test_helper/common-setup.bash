@@ -17,7 +17,7 @@ common_setup() {
 	# Nothing from the caller's environment leaks into a test.
 	local v
 	for v in $(compgen -e); do
-		case $v in OYS_TEST_BIN) ;; OYS_* | TCP* | SOCAT_* | PROTO) unset "$v" ;; esac
+		case $v in OYS_TEST_BIN | OYS_TEST_UNIT) ;; OYS_* | TCP* | SOCAT_* | PROTO) unset "$v" ;; esac
 	done
 	export PATH="${OYS_TEST_BIN:-$ROOT/bin}:$PATH"
 	export OYS_RUNTIME_DIR=$BATS_TEST_TMPDIR/run
