@@ -4,6 +4,7 @@
 #include "../lib/err.h"
 #include "../lib/file.h"
 #include "../lib/json.h"
+#include "../lib/log.h"
 #include "../lib/opt.h"
 #include "../lib/sign.h"
 #include "../lib/signcheck.h"
@@ -332,7 +333,6 @@ static int cmd_verify(struct oys_opt *o)
 	struct oys_err e = {0};
 	struct fields x = {0};
 	struct oys_attest_policy p = {0};
-	const struct oys_attest_limits *L = &oys_attest_limits;
 	const char *doc_file = NULL, *curl_file = NULL, *sig = NULL, *oys_sig = NULL;
 	int c, json = 0, require_oys = 0;
 	while ((c = oys_getopt(o, NULL)) != -1) {
@@ -342,8 +342,8 @@ static int cmd_verify(struct oys_opt *o)
 		case 'a': doc_file = optarg; break;
 		case 'r': p.root_pem = optarg; break;
 		case O_PCR:
-			if (p.npcrs == L->pcrs)
-				oys_usage_error("at most %zu --pcr", L->pcrs);
+			if (p.npcrs == OYS_ATTEST_MAX_PCRS)
+				oys_usage_error("at most %d --pcr", OYS_ATTEST_MAX_PCRS);
 			if (oys_attest_parse_pcr(optarg, &p.pcrs[p.npcrs++]) < 0)
 				oys_usage_error("--pcr: '%.40s' is not N=HEX (N from 0 to 31, at most 64 bytes)", optarg);
 			break;
@@ -376,7 +376,7 @@ static int cmd_verify(struct oys_opt *o)
 
 	struct oys_answer a = {0};
 	struct oys_buf in = OYS_BUF_INIT, doc = OYS_BUF_INIT, req = OYS_BUF_INIT, resp = OYS_BUF_INIT;
-	if (oys_read_file(doc_file, L->input, &in, &e) || oys_attest_decode(in.data, in.len, &doc, &e))
+	if (oys_read_file(doc_file, OYS_ATTEST_INPUT_MAX, &in, &e) || oys_attest_decode(in.data, in.len, &doc, &e))
 		oys_die_err(&e);
 	read_or_die(x.req_file, &req);
 	read_or_die(curl_file ? curl_file : x.resp_file, &resp);
