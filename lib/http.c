@@ -33,7 +33,7 @@ int oys_http_valid_value(const char *s)
 	return 1;
 }
 
-const char *oys_http_find(const struct oys_header *h, size_t n, const char *name)
+static const char *find_field(const struct oys_header *h, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcasecmp(h[i].name, name) == 0)
@@ -369,7 +369,7 @@ void oys_http_request_free(struct oys_http_request *r)
 
 const char *oys_http_header(const struct oys_http_request *r, const char *name)
 {
-	return oys_http_find(r->headers, r->nheaders, name);
+	return find_field(r->headers, r->nheaders, name);
 }
 
 const char *oys_http_request_awaits(const struct oys_http_request *r)
@@ -433,7 +433,7 @@ static int check_request(struct oys_http_request *r, const struct oys_http_limit
 	size_t n = r->nheaders;
 	if (count_field(h, n, "Host") > 1 || (r->version == 11 && count_field(h, n, "Host") == 0))
 		return oys_err_set(e, 400, "HTTP/1.1 needs exactly one Host header");
-	const char *te = oys_http_find(h, n, "Transfer-Encoding"), *cl = oys_http_find(h, n, "Content-Length");
+	const char *te = find_field(h, n, "Transfer-Encoding"), *cl = find_field(h, n, "Content-Length");
 	size_t nte = count_field(h, n, "Transfer-Encoding"), ncl = count_field(h, n, "Content-Length");
 	if (nte && ncl)
 		return oys_err_set(e, 400, "both Transfer-Encoding and Content-Length");
@@ -458,7 +458,7 @@ static int check_request(struct oys_http_request *r, const struct oys_http_limit
 	           strcmp(r->method, "PATCH") == 0) {
 		return oys_err_set(e, 411, "%s without Content-Length or chunked body", r->method);
 	}
-	const char *expect = oys_http_find(h, n, "Expect");
+	const char *expect = find_field(h, n, "Expect");
 	if (expect && strcasecmp(expect, "100-continue") != 0)
 		return oys_err_set(e, 417, "Expect '%s' not supported", expect);
 	return 0;
@@ -552,7 +552,7 @@ static int response_framing(struct oys_http_response *r, const struct oys_http_l
 {
 	const struct oys_header *h = r->headers;
 	size_t n = r->nheaders;
-	const char *te = oys_http_find(h, n, "Transfer-Encoding"), *cl = oys_http_find(h, n, "Content-Length");
+	const char *te = find_field(h, n, "Transfer-Encoding"), *cl = find_field(h, n, "Content-Length");
 	if (r->p.no_body || r->status < 200 || r->status == 204 || r->status == 304) {
 		r->p.state = RS_DONE;
 	} else if (te) {

@@ -47,9 +47,6 @@ enum {
 int oys_http_valid_name(const char *s);
 int oys_http_valid_value(const char *s);
 
-/* The value of the first field called name (case-insensitive) among h[0..n), or NULL. */
-const char *oys_http_find(const struct oys_header *h, size_t n, const char *name);
-
 /* Whether a relay must not pass the field on: hop-by-hop fields (Connection, Keep-Alive, TE,
  * Upgrade, ...) and the framing (Content-Length, Transfer-Encoding), which the relay sets
  * itself. The one list, for both directions. */
