@@ -5,6 +5,7 @@
 #include "json.h"
 #include "opt.h"
 #include "paths.h"
+#include "workerd.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -110,7 +111,7 @@ static void classify(struct oys_run_result *r, const struct oys_workerd *w, size
 		r->http_status = rs->status;
 		return;
 	case OYS_FN_START_FAILED:
-		oys_workerd_start_error(w, why, sizeof why);
+		oys_console_start_error(&w->console, why, sizeof why);
 		oys_err_set(&r->err, OYS_EDATA, "function does not start: %s", why[0] ? why : "workerd exited");
 		fail(r, OYS_EDATA, "compile_error", "start", 400);
 		return;
@@ -256,7 +257,8 @@ int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
 		o->max_response > 0 ? o->max_response : OYS_DEFAULT_MAX_RESPONSE,
 		o->abort_fd, o->abort_flag,
 	};
-	if (oys_workerd_exchange(&w, &o->req, &lim, &r->resp, &r->err)) {
+	int fd = oys_workerd_connect(&w, &r->err);
+	if (fd < 0 || oys_fn_exchange(&w, fd, &o->req, &lim, &r->resp, &r->err)) {
 		fail(r, r->err.code, "internal", "execute", 500);
 		goto out;
 	}
@@ -301,14 +303,14 @@ out:
 	if (!answered && o->on_result) {
 		/* an error (or no callback wanted before): the console is known once workerd stopped */
 		oys_workerd_stop(&w);
-		oys_workerd_console(&w, &r->console);
+		oys_console_text(&w.console, &r->console);
 		r->t.total = oys_now_ms() - t0;
 		o->on_result(r, o->on_result_arg);
 		answered = 1;
 	} else {
 		oys_workerd_stop(&w);
 		if (r->console.data == NULL)
-			oys_workerd_console(&w, &r->console);
+			oys_console_text(&w.console, &r->console);
 	}
 	if (have_cg) {
 		oys_cgroup_release(&cg);

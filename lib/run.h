@@ -11,9 +11,8 @@
 #include "capnp.h"
 #include "cgroup.h"
 #include "err.h"
-#include "httpd.h"
+#include "fn.h"
 #include "json.h"
-#include "workerd.h"
 
 #define OYS_DEFAULT_TIMEOUT_S 10       /* execution, from workerd's accept to the response */
 #define OYS_DEFAULT_START_TIMEOUT_S 10 /* from spawn until workerd serves */

@@ -195,10 +195,8 @@ static void answer_run(struct oys_run_result *r, void *arg)
 			ctype = fh->value;
 			continue;
 		}
-		/* framing and hop-by-hop fields are ours to set */
-		if (strcasecmp(fh->name, "Content-Length") == 0 || strcasecmp(fh->name, "Transfer-Encoding") == 0 ||
-		    strcasecmp(fh->name, "Connection") == 0 || strcasecmp(fh->name, "Keep-Alive") == 0 ||
-		    strncasecmp(fh->name, "X-Oyster-", 9) == 0)
+		/* framing, hop-by-hop and X-Oyster- fields are ours to set */
+		if (oys_http_hop_by_hop(fh->name) || strncasecmp(fh->name, "X-Oyster-", 9) == 0)
 			continue;
 		h[nh++] = *fh;
 	}

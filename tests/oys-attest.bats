@@ -562,6 +562,21 @@ start_socat() {
 	sed '1,/^\r$/d' resp | oys-attest verify --root "$(dev_root)" --nonce 05 >/dev/null
 }
 
+@test "serve --dev: a NUL byte in the request head is 400 JSON, never a crash" {
+	start_socat
+	run -0 raw_request "$PORT" 'GET /attestation/raw HTTP/1.1\r\nHost: x\r\nX-A: \0\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 400 Bad Request\r' ]]
+	[ "$(jq -r .error.code <<<"${lines[-1]}")" = bad_request ]
+	[ "$(jq -r .error.message <<<"${lines[-1]}")" = "NUL byte in request head" ]
+	run -0 raw_request "$PORT" 'GET /attestation/raw\0 HTTP/1.1\r\nHost: x\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 400 Bad Request\r' ]]
+	[ "$(jq -r .error.message <<<"${lines[-1]}")" = "NUL byte in request head" ]
+	# Both answered and logged by a live server (the log line comes after the answer).
+	logged_twice() { [ "$(grep -c '"event":"attestation",.*"status":400' socat.log)" = 2 ]; }
+	wait_for 10 logged_twice
+	curl -sS --max-time 10 "http://127.0.0.1:$PORT/attestation/hex" | grep -qE '^84[0-9a-f]+$'
+}
+
 @test "fetch: an unreachable server is 69, a server error is 69, garbage is 65" {
 	PORT=$(oys-port)
 	run -69 --separate-stderr oys-attest --url "http://127.0.0.1:$PORT"

@@ -218,6 +218,23 @@ teardown() {
 	assert_clean
 }
 
+@test "a NUL byte in the request head is 400 JSON, never a crash" {
+	serve_start
+	run -0 raw_request "$PORT" 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 400 Bad Request\r' ]]
+	[ "$(jq -r .error.code <<<"${lines[-1]}")" = bad_request ]
+	[ "$(jq -r .error.message <<<"${lines[-1]}")" = "NUL byte in request head" ]
+	run -0 raw_request "$PORT" 'GET /heal\0thz HTTP/1.1\r\nHost: x\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 400 Bad Request\r' ]]
+	[ "$(jq -r .error.message <<<"${lines[-1]}")" = "NUL byte in request head" ]
+	# Each was answered and logged by a live oys-serve (the log line comes after the answer).
+	logged_twice() { [ "$(grep -c '"status":400,"error":"bad_request","message":"NUL byte in request head"' serve.log)" = 2 ]; }
+	wait_for 10 logged_twice
+	call GET /healthz
+	[ "$status_code" = 200 ]
+	assert_clean
+}
+
 @test "a response over the limit is 502, a body cut by the hang detector is 502" {
 	big=$(put_fn "$FN/big.js")
 	hang=$(put_fn "$FN/hang-stream.js")

@@ -267,6 +267,21 @@ req() { curl -sS --max-time 10 -w '\n%{http_code}' "$@"; }
 	[ "${lines[1]}" = 200 ]
 }
 
+@test "serve: a NUL byte in the request head is 400 JSON, never a crash" {
+	echo s3cret >token
+	start_store --token-file "$T/token"
+	run -0 raw_request "$PORT" 'POST /load HTTP/1.1\r\nHost: x\r\nAttestation: A\0A\r\nContent-Length: 2\r\n\r\n{}'
+	[[ ${lines[0]} == $'HTTP/1.1 400 Bad Request\r' ]]
+	[ "$(jq -r .error.code <<<"${lines[-1]}")" = bad_request ]
+	[ "$(jq -r .error.message <<<"${lines[-1]}")" = "NUL byte in request head" ]
+	run -0 raw_request "$PORT" 'GET /health\0z HTTP/1.1\r\nHost: x\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 400 Bad Request\r' ]]
+	[ "$(jq -r .error.message <<<"${lines[-1]}")" = "NUL byte in request head" ]
+	# Answered, not crashed; the server still answers the next request.
+	run -0 req "$URL/healthz"
+	[ "${lines[1]}" = 200 ]
+}
+
 @test "serve --listen answers without socat" {
 	PORT=$(oys-port)
 	start_bg "$T/store.log" oys-store serve --listen "127.0.0.1:$PORT"

@@ -106,3 +106,17 @@ start_sink() {
 	wait_port "$SINK_PORT"
 	: >"$T/sink.log" # forget wait_port's own probe
 }
+
+# raw_request PORT FORMAT: sends `printf FORMAT` (so \r, \n and \0 are bytes) on a new
+# connection to 127.0.0.1:PORT and prints the whole answer, up to the server's close (10 s at
+# most). For requests curl will not send.
+raw_request() {
+	local fd rc
+	exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
+	# shellcheck disable=SC2059 # the format is the request
+	printf "$2" >&"$fd"
+	timeout 10 cat <&"$fd"
+	rc=$?
+	exec {fd}>&-
+	return $rc
+}
