@@ -34,7 +34,7 @@ endif
 
 # Modules every tool links; the others are listed per tool in deps-exe/<tool> (lib modules by
 # name, external libraries as -l...), so each binary links only what it uses.
-CORE       := err buf log opt file paths
+CORE       := err buf log opt file paths conf
 TOOLS      := $(patsubst cmd/%.c,%,$(wildcard cmd/oys-*.c))
 LIBSRC     := $(wildcard lib/*.c)
 

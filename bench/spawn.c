@@ -4,6 +4,7 @@
  *
  *   bench/spawn [-n N] [-b BODY] [-v] CONFIG.capnp      (CONFIG has a socket named "http";
  *                                                   -v: workerd --verbose, as oys-run runs it) */
+#include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/file.h"
 #include "../lib/log.h"
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
 	const char *config = argv[optind];
 	char workerd[PATH_MAX];
 	struct oys_err e = {0};
-	if (oys_workerd_path(workerd, sizeof workerd, &e))
+	if (oys_conf_workerd(NULL, workerd, sizeof workerd, &e))
 		oys_die_err(&e);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -1,6 +1,7 @@
 /* oys-attest: get, verify and (for development) issue AWS Nitro attestation documents. */
 #include "../lib/attest.h"
 #include "../lib/codec.h"
+#include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/file.h"
 #include "../lib/json.h"
@@ -273,6 +274,7 @@ static int cmd_fetch(struct oys_opt *o)
 		oys_usage_error("unexpected argument '%s'", o->argv[optind]);
 	struct oys_attest_extra ex = extra_of(&x);
 	struct oys_buf doc = OYS_BUF_INIT;
+	url = oys_conf(url, "OYS_ATTESTATION_URL", OYS_ATTEST_DEFAULT_URL);
 	if (oys_attest_fetch_with(url, &ex, &doc, &e) || emit(&doc, format, output, &e))
 		oys_die_err(&e);
 	oys_buf_free(&doc);
@@ -395,6 +397,9 @@ static int cmd_dev(struct oys_opt *o, int serve)
 			oys_die_err(&e);
 		/* a child, with the connection on 0 and 1 */
 	}
+	char peer[128];
+	oys_conf_peer(peer, sizeof peer);
+	d.peer = peer;
 	if (oys_attest_dev_serve(STDIN_FILENO, STDOUT_FILENO, &d, &e))
 		oys_die_err(&e);
 	extra_free(&x);

@@ -1,5 +1,6 @@
 /* oys-capnp: print a workerd config for one function, from share/templates. */
 #include "../lib/capnp.h"
+#include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/file.h"
 #include "../lib/log.h"
@@ -110,6 +111,7 @@ int main(int argc, char **argv)
 
 	c.compat_flags = flags;
 	c.outbound = oys_conf(c.outbound, "OYS_OUTBOUND", "none");
+	c.compat_date = oys_conf(c.compat_date, "OYS_COMPAT_DATE", OYS_DEFAULT_COMPAT_DATE);
 	if (wasm) {
 		c.code = wasm;
 		c.kind = OYS_CODE_WASM;

@@ -1,5 +1,6 @@
 /* oys-cgroup: the sandbox pool of cgroups, one per request (setup, reserve, exec, stat...). */
 #include "../lib/cgroup.h"
+#include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/json.h"
 #include "../lib/log.h"
@@ -124,7 +125,7 @@ static const struct oys_complete complete[] = {
 static void complete_names(void)
 {
 	int n = 0;
-	const char *prefix = oys_cgroup_prefix(NULL);
+	const char *prefix = oys_conf_prefix(NULL);
 	if (oys_cgroup_pool_size(prefix, &n, NULL, NULL) == 0)
 		for (int i = 0; i < n; i++)
 			printf("%s%d\n", prefix, i);
@@ -207,7 +208,7 @@ static int do_list(const struct args *a)
 	int n = 0;
 	die_if(oys_cgroup_pool_size(a->prefix, &n, NULL, &e), &e);
 	if (n == 0)
-		oys_die(OYS_ECONFIG, "no cgroup pool %s (run oys-cgroup setup)", oys_cgroup_prefix(a->prefix));
+		oys_die(OYS_ECONFIG, "no cgroup pool %s (run oys-cgroup setup)", oys_conf_prefix(a->prefix));
 	jv arr = jv_array();
 	if (!a->json)
 		printf("%-16s %-5s %-8s %-8s %-5s %-5s %-8s %-8s %-4s %s\n", "NAME", "STATE", "HOLDER", "MEMORY",
@@ -296,7 +297,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "setup") == 0 && a.count == NULL)
 		oys_usage_error("setup needs --count N or --count auto");
-	a.prefix = oys_cgroup_prefix(a.prefix); /* --prefix, else the environment, else workerd_ */
+	a.prefix = oys_conf_prefix(a.prefix); /* --prefix, else the environment, else workerd_ */
 	if (!oys_cgroup_valid_prefix(a.prefix))
 		oys_usage_error("--prefix: '%s' is not a prefix (letters, digits, '_', '-', not ending in a digit)",
 		                a.prefix);

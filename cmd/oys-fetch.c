@@ -1,6 +1,7 @@
 /* oys-fetch: code by code_id from a store directory, a storage server or a transaction,
  * verified, to stdout or a file. */
 #include "../lib/chain.h"
+#include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/fetch.h"
 #include "../lib/file.h"
@@ -107,6 +108,7 @@ int main(int argc, char **argv)
 		f.attestation = att.data;
 		f.attestation_len = att.len;
 	}
+	oys_conf_fetch(&f);
 	if (oys_fetch_code(id, &f, &code, &e))
 		oys_die_err(&e);
 	if (oys_write_atomic(output ? output : "-", code.data, code.len, 0600, &e))

@@ -1,4 +1,5 @@
 /* oys-run: run one function once, from a shell. */
+#include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/file.h"
 #include "../lib/json.h"
@@ -21,9 +22,10 @@ static const char usage[] =
 	"everything. Without INPUT the request is a GET with no body.\n"
 	"\n"
 	"  -t, --timeout S         execution timeout in seconds (default 10; OYS_TIMEOUT)\n"
-	"      --start-timeout S   time workerd may take to start serving (default 10)\n"
-	"  -m, --memory SIZE       memory limit of this run (default: the pool's)\n"
-	"      --cpu CORES         CPU limit of this run (default: the pool's)\n"
+	"      --start-timeout S   time workerd may take to start serving (default 10;\n"
+	"                          OYS_START_TIMEOUT)\n"
+	"  -m, --memory SIZE       memory limit of this run (default: the pool's; OYS_MEMORY)\n"
+	"      --cpu CORES         CPU limit of this run (default: the pool's; OYS_CPU)\n"
 	"  -X, --method METHOD     request method (default POST with INPUT, GET without)\n"
 	"  -p, --path PATH         request path and query (default /)\n"
 	"  -H, --header 'N: V'     an extra request header, repeatable\n"
@@ -40,14 +42,15 @@ static const char usage[] =
 	"  -d, --compat-date D     workerd compatibility date (OYS_COMPAT_DATE)\n"
 	"  -f, --compat-flag F     a compatibility flag, repeatable\n"
 	"      --prefix P          cgroup pool prefix (OYS_CGROUP_PREFIX, default workerd_)\n"
-	"      --max-response SIZE largest response body (default 16M)\n"
+	"      --max-response SIZE largest response body (default 16M; OYS_MAX_RESPONSE)\n"
 	"  -h, --help              this text\n"
 	"      --version           the version\n"
 	"\n"
 	"Exit status: 0 the function answered 1xx-3xx, 1 it answered 4xx/5xx (body printed),\n"
 	"64 usage, 65 code that does not start or bad INPUT, 66 unknown code id, 69 no free\n"
 	"cgroup or storage down, 75 timeout, 77 attestation refused, 137 killed for memory,\n"
-	"128+N crashed by signal N, 70 other failures. Environment: OYS_RUNTIME_DIR, OYS_WORKERD.\n";
+	"128+N crashed by signal N, 70 other failures. Environment: OYS_RUNTIME_DIR, OYS_WORKERD,\n"
+	"OYS_SHARE_DIR; every setting above is the flag, else its variable, else the default.\n";
 
 enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP };
 
@@ -96,6 +99,18 @@ static void on_signal(int sig)
 
 #define MAX_LIST 32
 
+/* The command line: flags as text, resolved with the environment by oys_conf_run(). */
+struct cli {
+	struct oys_run_flags f;
+	struct oys_run_opts ro;
+	struct oys_header headers[MAX_LIST + 2];
+	size_t nheaders;
+	const char *flags[MAX_LIST];
+	size_t nflags;
+	const char *method, *path, *input;
+	int include, json;
+};
+
 static int print_result(const struct oys_run_result *r, int include, int json)
 {
 	if (json)
@@ -113,107 +128,98 @@ static int print_result(const struct oys_run_result *r, int include, int json)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* -H 'Name: value' (the text is kept: it is argv's). */
+static void add_header(struct cli *c, char *arg)
+{
+	if (c->nheaders == MAX_LIST)
+		oys_usage_error("at most %d --header", MAX_LIST);
+	char *colon = strchr(arg, ':'), *v;
+	if (colon == NULL)
+		oys_usage_error("--header: '%s' is not 'Name: value'", arg);
+	*colon = '\0';
+	for (v = colon + 1; *v == ' '; v++)
+		;
+	if (!oys_http_valid_name(arg) || !oys_http_valid_value(v)) {
+		*colon = ':';
+		oys_usage_error("--header: '%s' is not 'Name: value'", arg);
+	}
+	c->headers[c->nheaders++] = (struct oys_header){arg, v};
+}
+
+static void parse(struct cli *c, int argc, char **argv)
 {
 	struct oys_opt o;
-	struct oys_run_opts ro = {0};
-	struct oys_header headers[MAX_LIST + 2];
-	char *header_copies[MAX_LIST];
-	const char *flags[MAX_LIST];
-	size_t nheaders = 0, nflags = 0;
-	const char *method = NULL, *path = "/", *timeout = NULL;
-	int include = 0, json = 0, c;
-
+	int opt;
 	oys_opt_init(&o, argc, argv, &tool);
-	while ((c = oys_getopt(&o, NULL)) != -1) {
-		switch (c) {
-		case 't': timeout = optarg; break;
-		case O_START: ro.start_timeout_ms = (int)(oys_opt_double("--start-timeout", optarg, 0.001, 3600) * 1000); break;
-		case 'm': ro.limits.memory = oys_opt_size("--memory", optarg); break;
-		case O_CPU: ro.limits.cpu = oys_opt_double("--cpu", optarg, 0.01, 1024); break;
+	while ((opt = oys_getopt(&o, NULL)) != -1) {
+		switch (opt) {
+		case 't': c->f.timeout = optarg; break;
+		case O_START: c->f.start_timeout = optarg; break;
+		case 'm': c->f.memory = optarg; break;
+		case O_CPU: c->f.cpu = optarg; break;
 		case 'X':
 			if (!oys_http_valid_name(optarg) || strlen(optarg) > 15)
 				oys_usage_error("--method: '%s' is not a method", optarg);
-			method = optarg;
+			c->method = optarg;
 			break;
 		case 'p':
 			if (optarg[0] != '/' || !oys_http_valid_value(optarg) || strchr(optarg, ' '))
 				oys_usage_error("--path: '%s' must start with / and have no spaces", optarg);
-			path = optarg;
+			c->path = optarg;
 			break;
-		case 'H': {
-			char *h = nheaders < MAX_LIST ? strdup(optarg) : NULL, *colon = h ? strchr(h, ':') : NULL;
-			if (nheaders == MAX_LIST)
-				oys_usage_error("at most %d --header", MAX_LIST);
-			if (colon == NULL) {
-				oys_usage_error("--header: '%s' is not 'Name: value'", optarg);
-			} else {
-				*colon = '\0';
-				char *v = colon + 1;
-				while (*v == ' ')
-					v++;
-				if (!oys_http_valid_name(h) || !oys_http_valid_value(v))
-					oys_usage_error("--header: '%s' is not 'Name: value'", optarg);
-				header_copies[nheaders] = h;
-				headers[nheaders++] = (struct oys_header){h, v};
-			}
-			break;
-		}
-		case 'i': include = 1; break;
-		case 'j': json = 1; break;
-		case O_TRACE: ro.trace = 1; break;
-		case O_KEEP: ro.keep = 1; break;
-		case 'c': ro.code_file = optarg; break;
-		case 's': ro.store = optarg; break;
-		case O_ATTEST: ro.attestation_url = optarg; break;
-		case O_RPC: ro.rpc_url = optarg; break;
-		case O_CONTRACT: ro.contract = optarg; break;
-		case 'O': ro.outbound = optarg; break;
-		case 'd': ro.compat_date = optarg; break;
+		case 'H': add_header(c, optarg); break;
+		case 'i': c->include = 1; break;
+		case 'j': c->json = 1; break;
+		case O_TRACE: c->ro.trace = 1; break;
+		case O_KEEP: c->ro.keep = 1; break;
+		case 'c': c->ro.code_file = optarg; break;
+		case 's': c->f.store = optarg; break;
+		case O_ATTEST: c->f.attestation_url = optarg; break;
+		case O_RPC: c->f.rpc_url = optarg; break;
+		case O_CONTRACT: c->f.contract = optarg; break;
+		case 'O': c->f.outbound = optarg; break;
+		case 'd': c->f.compat_date = optarg; break;
 		case 'f':
-			if (nflags < MAX_LIST)
-				flags[nflags++] = optarg;
-			else
+			if (c->nflags == MAX_LIST)
 				oys_usage_error("at most %d --compat-flag", MAX_LIST);
+			c->flags[c->nflags++] = optarg;
 			break;
-		case O_PREFIX: ro.cgroup_prefix = optarg; break;
-		case O_MAXRESP: ro.max_response = oys_opt_size("--max-response", optarg); break;
+		case O_PREFIX: c->f.prefix = optarg; break;
+		case O_MAXRESP: c->f.max_response = optarg; break;
 		}
 	}
-	int nargs = o.argc - optind, need = ro.code_file ? 0 : 1;
+	int nargs = o.argc - optind, need = c->ro.code_file ? 0 : 1;
 	if (nargs < need || nargs > need + 1)
 		oys_usage_error(need ? "give CODE_ID and at most one INPUT" : "give at most one INPUT with --code");
 	if (need)
-		ro.code_id = o.argv[optind];
-	const char *input = nargs > need ? o.argv[optind + need] : NULL;
-	timeout = oys_conf(timeout, "OYS_TIMEOUT", NULL);
-	if (timeout)
-		ro.timeout_ms = (int)(oys_opt_double("--timeout", timeout, 0.001, 86400) * 1000);
+		c->ro.code_id = o.argv[optind];
+	c->input = nargs > need ? o.argv[optind + need] : NULL;
 	oys_opt_free(&o);
+}
 
-	/* INPUT is JSON: checked here, sent byte for byte. */
+/* Settings resolved, INPUT read (JSON: checked here, sent byte for byte), the run, its report. */
+static int run(struct cli *c)
+{
 	struct oys_buf body = OYS_BUF_INIT;
 	struct oys_err e = {0};
-	size_t nuser = nheaders;
-	if (input) {
-		if (oys_read_file(input, 64u << 20, &body, &e))
-			oys_die_err(&e);
+	struct oys_run_opts *ro = &c->ro;
+	if (oys_conf_run(&c->f, ro, &e))
+		oys_die_err(&e);
+	if (c->input) {
 		jv v;
+		if (oys_read_file(c->input, 64u << 20, &body, &e))
+			oys_die_err(&e);
 		if (oys_json_parse(body.data, body.len, &v, &e))
-			oys_die(OYS_EDATA, "%s: %s", strcmp(input, "-") ? input : "standard input", e.msg);
+			oys_die(OYS_EDATA, "%s: %s", strcmp(c->input, "-") ? c->input : "standard input", e.msg);
 		jv_free(v);
-		headers[nheaders++] = (struct oys_header){"Content-Type", "application/json"};
+		c->headers[c->nheaders++] = (struct oys_header){"Content-Type", "application/json"};
 	}
-	ro.req.method = method ? method : input ? "POST" : "GET";
-	ro.req.target = path;
-	ro.req.headers = headers;
-	ro.req.nheaders = nheaders;
-	ro.req.body = body.data ? body.data : "";
-	ro.req.body_len = body.len;
-	ro.compat_flags = flags;
-	ro.ncompat_flags = nflags;
-	ro.abort_fd = -1;
-	ro.abort_flag = &aborted;
+	ro->req = (struct oys_fn_request){c->method ? c->method : c->input ? "POST" : "GET", c->path,
+	                                  c->headers, c->nheaders, body.data ? body.data : "", body.len};
+	ro->compat_flags = c->flags;
+	ro->ncompat_flags = c->nflags;
+	ro->abort_fd = -1;
+	ro->abort_flag = &aborted;
 
 	struct sigaction sa = {0};
 	sa.sa_handler = on_signal; /* no SA_RESTART: poll returns, the run is torn down */
@@ -223,12 +229,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct oys_run_result r;
-	int rc = oys_run(&ro, &r);
+	int rc = oys_run(ro, &r);
 	if (r.trace.len)
 		oys_log_write_line(r.trace.data, r.trace.len);
 	if (r.console.len)
 		oys_log_write_line(r.console.data, r.console.len);
-	int prc = print_result(&r, include, json);
+	int prc = print_result(&r, c->include, c->json);
 	if (rc == 0 && r.resp.status >= 400) {
 		oys_warn("function answered %d %s", r.resp.status, oys_http_reason(r.resp.status));
 		rc = OYS_EFAIL;
@@ -242,7 +248,12 @@ int main(int argc, char **argv)
 		rc = prc;
 	oys_run_result_free(&r);
 	oys_buf_free(&body);
-	for (size_t i = 0; i < nuser; i++)
-		free(header_copies[i]);
 	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static struct cli c = {.path = "/"};
+	parse(&c, argc, argv);
+	return run(&c);
 }

@@ -1,4 +1,5 @@
 /* oys-serve: one HTTP request from stdin, its answer on stdout (inetd-style, behind socat). */
+#include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/file.h"
 #include "../lib/listen.h"
@@ -27,7 +28,7 @@ static const char usage[] =
 	"                          connection, without socat\n"
 	"      --agent             answer one HAProxy agent-check (free capacity) and exit\n"
 	"  -t, --timeout S         execution timeout, seconds (OYS_TIMEOUT, default 10)\n"
-	"      --start-timeout S   time workerd may take to start (default 10)\n"
+	"      --start-timeout S   time workerd may take to start (OYS_START_TIMEOUT, default 10)\n"
 	"  -m, --memory SIZE       memory limit per function (OYS_MEMORY; default: the pool's)\n"
 	"      --max-body SIZE     largest request body (OYS_MAX_BODY, default 1M)\n"
 	"      --max-response SIZE largest function response (OYS_MAX_RESPONSE, default 16M)\n"
@@ -41,9 +42,10 @@ static const char usage[] =
 	"  -h, --help              this text\n"
 	"      --version           the version\n"
 	"\n"
-	"Also read: OYS_RUNTIME_DIR, OYS_ATTESTATION_URL, OYS_RPC_URL, OYS_CODE_CONTRACT,\n"
-	"OYS_COMPAT_DATE, OYS_WORKERD, OYS_ADMIN_TOKEN (required for /unregister and /register\n"
-	"from anywhere but loopback). One JSON log line per request goes to stderr.\n";
+	"Also read: OYS_RUNTIME_DIR, OYS_SHARE_DIR, OYS_ATTESTATION_URL, OYS_RPC_URL,\n"
+	"OYS_CODE_CONTRACT, OYS_COMPAT_DATE, OYS_CPU, OYS_WORKERD, OYS_ADMIN_TOKEN (required for\n"
+	"/unregister and /register from anywhere but loopback). One JSON log line per request goes\n"
+	"to stderr.\n";
 
 enum { O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE };
 
@@ -80,41 +82,30 @@ static void on_signal(int sig)
 	aborted = 1;
 }
 
-static double seconds(const char *opt, const char *v)
-{
-	return oys_opt_double(opt, v, 0.001, 86400);
-}
-
-int main(int argc, char **argv)
+static void parse(int argc, char **argv, struct oys_serve_flags *f, const char **listen, int *agent)
 {
 	struct oys_opt o;
-	struct oys_serve_opts so;
-	memset(&so, 0, sizeof so);
-	so.http = (struct oys_http_limits)OYS_HTTP_LIMITS_DEFAULT;
-	const char *listen = NULL, *timeout = NULL, *memory = NULL, *maxbody = NULL, *maxresp = NULL,
-	           *readto = NULL, *grace = NULL;
-	int agent = 0, c;
-
+	int c;
 	oys_opt_init(&o, argc, argv, &tool);
 	while ((c = oys_getopt(&o, NULL)) != -1) {
 		switch (c) {
-		case 'l': listen = optarg; break;
-		case O_AGENT: agent = 1; break;
-		case 't': timeout = optarg; break;
-		case O_START: so.run.start_timeout_ms = (int)(seconds("--start-timeout", optarg) * 1000); break;
-		case 'm': memory = optarg; break;
-		case O_MAXBODY: maxbody = optarg; break;
-		case O_MAXRESP: maxresp = optarg; break;
-		case O_READTO: readto = optarg; break;
-		case O_GRACE: grace = optarg; break;
-		case 's': so.run.store = optarg; break;
-		case O_PREFIX: so.run.cgroup_prefix = optarg; break;
-		case 'O': so.run.outbound = optarg; break;
+		case 'l': *listen = optarg; break;
+		case O_AGENT: *agent = 1; break;
+		case 't': f->run.timeout = optarg; break;
+		case O_START: f->run.start_timeout = optarg; break;
+		case 'm': f->run.memory = optarg; break;
+		case O_MAXBODY: f->max_body = optarg; break;
+		case O_MAXRESP: f->run.max_response = optarg; break;
+		case O_READTO: f->read_timeout = optarg; break;
+		case O_GRACE: f->drain_grace = optarg; break;
+		case 's': f->run.store = optarg; break;
+		case O_PREFIX: f->run.prefix = optarg; break;
+		case 'O': f->run.outbound = optarg; break;
 		case O_LOGFMT: {
-			enum oys_log_format f;
-			if (oys_log_parse_format(optarg, &f) < 0)
+			enum oys_log_format lf;
+			if (oys_log_parse_format(optarg, &lf) < 0)
 				oys_usage_error("--log-format: '%s' is not auto, human or json", optarg);
-			oys_log_set_format(f);
+			oys_log_set_format(lf);
 			break;
 		}
 		}
@@ -122,22 +113,19 @@ int main(int argc, char **argv)
 	if (optind < o.argc)
 		oys_usage_error("unexpected argument '%s'", o.argv[optind]);
 	oys_opt_free(&o);
+}
 
-	if ((timeout = oys_conf(timeout, "OYS_TIMEOUT", NULL)))
-		so.run.timeout_ms = (int)(seconds("--timeout", timeout) * 1000);
-	if ((memory = oys_conf(memory, "OYS_MEMORY", NULL)))
-		so.run.limits.memory = oys_opt_size("--memory", memory);
-	if ((maxbody = oys_conf(maxbody, "OYS_MAX_BODY", NULL)))
-		so.http.max_body = (size_t)oys_opt_size("--max-body", maxbody);
-	if ((maxresp = oys_conf(maxresp, "OYS_MAX_RESPONSE", NULL)))
-		so.run.max_response = (size_t)oys_opt_size("--max-response", maxresp);
-	if ((readto = oys_conf(readto, "OYS_READ_TIMEOUT", NULL))) {
-		so.http.head_timeout_ms = (int)(seconds("--read-timeout", readto) * 1000);
-		so.http.body_timeout_ms = so.http.head_timeout_ms;
-	}
-	if ((grace = oys_conf(grace, "OYS_DRAIN_GRACE", NULL)))
-		so.drain_grace_ms = (int)(oys_opt_double("--drain-grace", grace, 0, 3600) * 1000);
-	so.admin_token = getenv("OYS_ADMIN_TOKEN");
+int main(int argc, char **argv)
+{
+	static struct oys_serve_opts so;
+	struct oys_serve_flags f = {0};
+	struct oys_err e = {0};
+	const char *listen = NULL;
+	int agent = 0;
+
+	parse(argc, argv, &f, &listen, &agent);
+	if (oys_conf_serve(&f, &so, &e))
+		oys_die_err(&e);
 	so.in = STDIN_FILENO;
 	so.out = STDOUT_FILENO;
 	so.abort_flag = &aborted;
@@ -146,19 +134,21 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (agent) {
 		struct oys_buf b = OYS_BUF_INIT;
-		oys_serve_agent_reply(oys_conf(so.run.cgroup_prefix, "OYS_CGROUP_PREFIX", "workerd_"), &b);
+		oys_serve_agent_reply(so.run.cgroup_prefix, &b);
 		int r = oys_write_all(STDOUT_FILENO, b.data, b.len);
 		oys_buf_free(&b);
 		return r ? OYS_EIO : 0;
 	}
 	if (listen) {
-		struct oys_err e = {0};
+		static char peer[128];
 		int rc = oys_listen_fork(listen, 0, &e);
 		if (rc == OYS_LISTEN_STOPPED)
 			return 0;
 		if (rc)
 			oys_die_err(&e);
-		/* in a child: one connection on stdin/stdout, served below */
+		/* in a child: one connection on stdin/stdout, served below; its peer is its own */
+		oys_conf_peer(peer, sizeof peer);
+		so.peer = peer;
 	}
 	struct sigaction sa = {0};
 	sa.sa_handler = on_signal; /* no SA_RESTART: a running function is stopped and cleaned up */

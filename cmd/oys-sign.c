@@ -1,6 +1,7 @@
 /* oys-sign: the enclave's signing key, and offline verification of signed answers. */
 #include "../lib/attest.h"
 #include "../lib/codec.h"
+#include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/file.h"
 #include "../lib/json.h"
@@ -184,7 +185,7 @@ static int cmd_keygen(struct oys_opt *o)
 		if (c == 'o')
 			output = optarg;
 	no_operands(o);
-	if (oys_sign_key_path(output, path, sizeof path) == NULL)
+	if (oys_conf_signing_key(output, path, sizeof path) == NULL)
 		oys_usage_error("the key path is too long");
 	/* the default place: create the runtime directory for it */
 	const char *env = getenv("OYS_SIGNING_KEY");
@@ -218,7 +219,7 @@ static int cmd_pubkey(struct oys_opt *o)
 	no_operands(o);
 	if (address && raw)
 		oys_usage_error("--address and --raw exclude each other");
-	if (oys_sign_key_path(keyfile, path, sizeof path) == NULL)
+	if (oys_conf_signing_key(keyfile, path, sizeof path) == NULL)
 		oys_usage_error("the key path is too long");
 	if (oys_sign_key_load(path, &k, &e))
 		oys_die_err(&e);

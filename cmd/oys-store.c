@@ -1,5 +1,6 @@
 /* oys-store: the code store: put, get, list, remove, name code; serve it to attested enclaves. */
 #include "../lib/attest.h"
+#include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/file.h"
 #include "../lib/json.h"
@@ -139,7 +140,7 @@ static void complete_ids(void)
 {
 	struct oys_store s;
 	jv list;
-	if (oys_store_open(&s, NULL, 0, NULL) || oys_store_list(&s, &list, NULL))
+	if (oys_store_open(&s, oys_conf(NULL, "OYS_STORE", NULL), 0, NULL) || oys_store_list(&s, &list, NULL))
 		return;
 	jv_array_foreach(list, i, item) {
 		jv size = jv_object_get(jv_copy(item), jv_string("size"));
@@ -391,7 +392,8 @@ static int cmd_serve(struct oys_opt *o, struct oys_attest_policy *pol, const cha
 			oys_die(OYS_ECONFIG, "OYS_ATTEST_MAX_AGE '%.40s' is not a number of seconds", a);
 	}
 	char *token = read_token(token_file);
-	struct oys_storesrv_conf c = {&store, pol, token, max, 0};
+	struct oys_storesrv_conf c = {&store, pol, token, max, 0, NULL};
+	char peer[128];
 	open_store(1);
 	signal(SIGPIPE, SIG_IGN);
 	int rc = listen ? oys_listen_fork(listen, max_children, &e) : 0;
@@ -399,6 +401,8 @@ static int cmd_serve(struct oys_opt *o, struct oys_attest_policy *pol, const cha
 		exit(0);
 	if (rc)
 		oys_die_err(&e);
+	oys_conf_peer(peer, sizeof peer);
+	c.peer = peer;
 	oys_storesrv_handle(STDIN_FILENO, STDOUT_FILENO, &c);
 	free(token);
 	return 0;
@@ -441,7 +445,7 @@ int main(int argc, char **argv)
 	if (max == 0)
 		max = OYS_CODE_MAX_DEFAULT;
 	const char *cmd = o.cmd->name;
-	store_dir = dir;
+	store_dir = oys_conf(dir, "OYS_STORE", OYS_DEFAULT_STORE);
 	int rc;
 	if (strcmp(cmd, "put") == 0)
 		rc = cmd_put(&o, name, max, token_file);

@@ -81,7 +81,7 @@ struct oys_attest_extra {
  * undecodable input: OYS_EDATA. */
 int oys_attest_decode(const char *in, size_t len, struct oys_buf *raw, struct oys_err *e);
 
-/* Gets a document from an attestation server (base URL; NULL: $OYS_ATTESTATION_URL or the
+/* Gets a document from an attestation server (base URL; NULL: the
  * default), GET <url>/attestation/raw. Unreachable: OYS_EUNAVAIL. */
 int oys_attest_fetch(const char *url, struct oys_buf *doc, struct oys_err *e);
 /* oys_attest_fetch() with the extra fields as query parameters (hex). A URL that already names
@@ -111,6 +111,7 @@ struct oys_attest_dev {
 	const char *state_dir;          /* NULL: RUNTIME/attest-dev (OYS_RUNTIME_DIR) */
 	unsigned char image_digest[48]; /* PCR0 */
 	struct oys_attest_extra x;      /* public_key, user_data, nonce of the next document */
+	const char *peer;               /* the client (oys_conf_peer()), for the log */
 };
 
 /* The default image digest: SHA-384 of the empty string (an empty image). */

@@ -73,7 +73,7 @@ static int add_param(struct oys_buf *u, int *first, const char *name, const unsi
 int oys_attest_fetch_with(const char *url, const struct oys_attest_extra *x, struct oys_buf *doc,
                           struct oys_err *e)
 {
-	const char *base = oys_conf(url, "OYS_ATTESTATION_URL", OYS_ATTEST_DEFAULT_URL);
+	const char *base = url ? url : OYS_ATTEST_DEFAULT_URL;
 	if (!oys_httpc_valid_url(base))
 		return oys_err_set(e, OYS_EUSAGE, "attestation server URL '%s' is not http:// or https://", base);
 	struct oys_buf u = OYS_BUF_INIT;

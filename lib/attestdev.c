@@ -493,12 +493,10 @@ static int parse_query(const char *q, struct query *out, char *msg, size_t msz)
 	return 0;
 }
 
-static void log_request(const char *method, const char *path, int status, double t0)
+static void log_request(const char *peer, const char *method, const char *path, int status, double t0)
 {
-	char peer[128];
-	oys_http_peer(peer, sizeof peer);
 	jv ev = oys_json_set_str(jv_object(), "event", "attestation");
-	ev = oys_json_set_str(ev, "peer", peer);
+	ev = oys_json_set_str(ev, "peer", peer ? peer : "-");
 	ev = oys_json_set_str(ev, "method", method);
 	ev = oys_json_set_str(ev, "path", path);
 	ev = oys_json_set_num(ev, "status", status);
@@ -570,7 +568,7 @@ int oys_attest_dev_serve(int in, int out, const struct oys_attest_dev *d, struct
 			sent = oys_http_respond(out, 200, "application/octet-stream", NULL, 0, doc.data, doc.len);
 		}
 	}
-	log_request(method, path, status, t0);
+	log_request(d->peer, method, path, status, t0);
 	for (int i = 0; i < 3; i++)
 		oys_buf_free(&q.v[i]);
 	oys_buf_free(&doc);

@@ -318,11 +318,7 @@ int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_
 		return rc;
 
 	/* Values first: every one validated or escaped. */
-	const char *date = c->compat_date;
-	if (date == NULL)
-		date = getenv("OYS_COMPAT_DATE");
-	if (date == NULL || *date == '\0')
-		date = OYS_DEFAULT_COMPAT_DATE;
+	const char *date = c->compat_date ? c->compat_date : OYS_DEFAULT_COMPAT_DATE;
 	if (!valid_date(date)) {
 		rc = oys_err_set(e, OYS_EUSAGE, "compatibility date '%s' is not YYYY-MM-DD", date);
 		goto out;

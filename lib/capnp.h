@@ -32,7 +32,7 @@ struct oys_capnp {
 	int port;
 	const char *socket;           /* otherwise a named socket for --socket-fd (default "http") */
 	const char *outbound;         /* "none" (default), "public", or a comma list of CIDRs */
-	const char *compat_date;      /* YYYY-MM-DD; NULL: $OYS_COMPAT_DATE or the default */
+	const char *compat_date;      /* YYYY-MM-DD; NULL: OYS_DEFAULT_COMPAT_DATE */
 	const char *const *compat_flags;
 	size_t ncompat_flags;
 	const char *template_dir;     /* NULL: <share>/templates */

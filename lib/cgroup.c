@@ -320,7 +320,7 @@ int oys_cgroup_valid_prefix(const char *prefix)
 
 const char *oys_cgroup_prefix(const char *flag)
 {
-	return oys_conf(flag, "OYS_CGROUP_PREFIX", OYS_CGROUP_DEFAULT_PREFIX);
+	return flag ? flag : OYS_CGROUP_DEFAULT_PREFIX;
 }
 
 int oys_cg_check_prefix(const char **prefix, struct oys_err *e)

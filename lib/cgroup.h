@@ -85,7 +85,7 @@ int oys_cgroup_valid_name(const char *name);
 /* ---- added by the implementation ----
  *
  * Notes on the functions above:
- *  - prefix NULL means $OYS_CGROUP_PREFIX, else OYS_CGROUP_DEFAULT_PREFIX.
+ *  - prefix NULL means OYS_CGROUP_DEFAULT_PREFIX.
  *  - oys_cgroup_release() acts only on a cgroup this process reserved (lockfd >= 0); for one
  *    that was only opened it just frees private resources.
  *  - Not root (cannot write the cgroup files): OYS_ENOPERM, nothing changed.
@@ -96,7 +96,8 @@ int oys_cgroup_valid_name(const char *name);
 /* Whether prefix can name a pool: 1-90 bytes of letters, digits, '_', '-', not ending in a
  * digit (so that PREFIX<index> is unambiguous). */
 int oys_cgroup_valid_prefix(const char *prefix);
-/* The prefix in effect: flag if not NULL, else $OYS_CGROUP_PREFIX, else the default. */
+/* The prefix in effect: flag if not NULL, else the default (cmd/ resolves OYS_CGROUP_PREFIX:
+ * oys_conf_prefix() in conf.h). */
 const char *oys_cgroup_prefix(const char *flag);
 
 /* The number of cgroups in the pool (0 when there is none) and the hierarchy version. */

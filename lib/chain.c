@@ -54,8 +54,8 @@ static const char *rpc_error_message(jv err)
 int oys_chain_fetch(const char *tx, const struct oys_chain_opts *o, struct oys_buf *code,
                     struct oys_err *e)
 {
-	const char *url = oys_conf(o->rpc_url, "OYS_RPC_URL", NULL);
-	const char *contract = oys_conf(o->contract, "OYS_CODE_CONTRACT", NULL);
+	const char *url = o->rpc_url;
+	const char *contract = o->contract;
 	size_t max = o->max_size ? o->max_size : OYS_CODE_MAX_DEFAULT;
 	if (oys_code_id_kind(tx) != OYS_CODE_ID_TX)
 		return oys_err_set(e, OYS_EUSAGE, "'%.80s' is not a transaction hash (0x and 64 hex digits)", tx);

@@ -13,8 +13,8 @@
 #include "err.h"
 
 struct oys_chain_opts {
-	const char *rpc_url;   /* NULL: $OYS_RPC_URL; unset: OYS_ECONFIG (the chain source is off) */
-	const char *contract;  /* NULL: $OYS_CODE_CONTRACT; unset: OYS_ECONFIG */
+	const char *rpc_url;   /* NULL: OYS_ECONFIG (the chain source is off) */
+	const char *contract;  /* NULL: OYS_ECONFIG */
 	long timeout_ms;       /* the JSON-RPC call; 0: 30 s */
 	size_t max_size;       /* largest code; 0: OYS_CODE_MAX_DEFAULT */
 };

@@ -67,7 +67,7 @@ static int attestation(const struct oys_fetch_opts *o, struct oys_buf *raw, stru
 		if (rc)
 			oys_err_wrap(e, "attestation document");
 	} else {
-		const char *url = oys_conf(o->attestation_url, "OYS_ATTESTATION_URL", OYS_ATTEST_DEFAULT_URL);
+		const char *url = o->attestation_url ? o->attestation_url : OYS_ATTEST_DEFAULT_URL;
 		rc = oys_attest_fetch(url, raw, e);
 		if (rc)
 			oys_err_wrap(e, "attestation");
@@ -91,7 +91,7 @@ static int from_server(const char *id, const char *url, const struct oys_fetch_o
 static int fetch_hash(const char *id, const struct oys_fetch_opts *o, size_t max,
                       struct oys_buf *code, struct oys_err *e)
 {
-	const char *where = oys_conf(o->store, "OYS_STORE", OYS_DEFAULT_STORE);
+	const char *where = o->store ? o->store : OYS_DEFAULT_STORE;
 	if (!oys_store_is_url(where)) {
 		struct oys_store s;
 		int rc = oys_store_open(&s, where, 0, e);
@@ -124,7 +124,7 @@ static int fetch_hash(const char *id, const struct oys_fetch_opts *o, size_t max
 static int fetch_tx(const char *tx, const struct oys_fetch_opts *o, size_t max,
                     struct oys_buf *code, struct oys_err *e)
 {
-	const char *contract = oys_conf(o->contract, "OYS_CODE_CONTRACT", NULL);
+	const char *contract = o->contract;
 	char id[65];
 	struct oys_store c;
 	int cached = cache_open(o, &c) == 0 && oys_chain_valid_address(contract);

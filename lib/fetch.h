@@ -24,16 +24,17 @@ struct oys_fetch_info {
 	char content_hash[65]; /* SHA-256 of the code (for a transaction id too) */
 };
 
-/* Every field may be left 0/NULL: the OYS_* variable named, then the default, is used. */
+/* Every field may be left 0/NULL: the default is used (cmd/ fills them from flags and OYS_*
+ * variables with oys_conf_fetch(), conf.h). */
 struct oys_fetch_opts {
-	const char *store;           /* a directory or an http(s):// storage server; $OYS_STORE */
+	const char *store;           /* a directory or an http(s):// storage server; NULL: the default */
 	const char *attestation;     /* the attestation document for a storage server: raw CBOR,
 	                                hex or base64; NULL: fetched from the attestation server */
 	size_t attestation_len;
-	const char *attestation_url; /* $OYS_ATTESTATION_URL, then http://127.0.0.1:1300 */
-	const char *rpc_url;         /* $OYS_RPC_URL; unset: transaction ids are refused (78) */
-	const char *contract;        /* $OYS_CODE_CONTRACT */
-	const char *cache_dir;       /* NULL: $OYS_RUNTIME_DIR/cache/code */
+	const char *attestation_url; /* NULL: http://127.0.0.1:1300 */
+	const char *rpc_url;         /* NULL: transaction ids are refused (78) */
+	const char *contract;        /* the code contract of transaction ids */
+	const char *cache_dir;       /* NULL: RUNTIME/cache/code */
 	int no_cache;                /* neither read nor fill the cache */
 	long timeout_ms;             /* each network request; 0: 30 s */
 	size_t max_size;             /* largest code; 0: OYS_CODE_MAX_DEFAULT (64 MiB) */

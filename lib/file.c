@@ -259,10 +259,16 @@ int oys_lock_path(const char *path, int wait)
 	return -1;
 }
 
+static const char *runtime_dir = OYS_DEFAULT_RUNTIME_DIR;
+
+void oys_runtime_dir_set(const char *dir)
+{
+	runtime_dir = dir && *dir ? dir : OYS_DEFAULT_RUNTIME_DIR;
+}
+
 const char *oys_runtime_dir(void)
 {
-	const char *d = getenv("OYS_RUNTIME_DIR");
-	return d && *d ? d : "/run/oys";
+	return runtime_dir;
 }
 
 int oys_runtime_subdir(const char *sub, char *out, size_t outsz, struct oys_err *e)

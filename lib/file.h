@@ -51,8 +51,12 @@ int oys_lock_path(const char *path, int wait);
 
 /* ---- the runtime directory (OYS_RUNTIME_DIR, default /run/oys) ---- */
 
-/* The runtime directory path (no trailing slash). */
+#define OYS_DEFAULT_RUNTIME_DIR "/run/oys"
+
+/* The runtime directory path: what oys_runtime_dir_set() was given (cmd/ resolves
+ * OYS_RUNTIME_DIR once, see conf.h), else OYS_DEFAULT_RUNTIME_DIR. */
 const char *oys_runtime_dir(void);
+void oys_runtime_dir_set(const char *dir);
 /* Creates the runtime directory and its subdirectory sub (may be NULL); returns 0 or error.
  * The full path is written to out (size PATH_MAX). */
 int oys_runtime_subdir(const char *sub, char *out, size_t outsz, struct oys_err *e);

@@ -132,26 +132,3 @@ int oys_http_respond_error(int fd, int status, const char *code, const char *mes
 	free(body);
 	return r;
 }
-
-void oys_http_peer(char *out, size_t outsz)
-{
-	const char *proto = getenv("PROTO");
-	char k1[64], k2[64];
-	const char *ip = NULL, *port = NULL;
-	if (proto && *proto && strlen(proto) < 16) {
-		snprintf(k1, sizeof k1, "%sREMOTEIP", proto);
-		snprintf(k2, sizeof k2, "%sREMOTEPORT", proto);
-		ip = getenv(k1);
-		port = getenv(k2);
-	}
-	if (ip == NULL) {
-		ip = getenv("SOCAT_PEERADDR");
-		port = getenv("SOCAT_PEERPORT");
-	}
-	if (ip == NULL || !oys_http_valid_value(ip))
-		snprintf(out, outsz, "-");
-	else if (port && oys_http_valid_value(port))
-		snprintf(out, outsz, strchr(ip, ':') ? "[%s]:%s" : "%s:%s", ip, port);
-	else
-		snprintf(out, outsz, "%s", ip);
-}

@@ -26,8 +26,4 @@ int oys_http_respond_error(int fd, int status, const char *code, const char *mes
                            const char *stage, const char *request_id,
                            const struct oys_header *h, size_t nh);
 
-/* The peer as the UCSPI environment describes it ($PROTO, ${PROTO}REMOTEIP/PORT), else
- * socat's SOCAT_PEERADDR/SOCAT_PEERPORT; "-" when unknown. */
-void oys_http_peer(char *out, size_t outsz);
-
 #endif

@@ -1,4 +1,5 @@
 #include "opt.h"
+#include "conf.h"
 #include "err.h"
 #include "log.h"
 
@@ -160,10 +161,7 @@ static void merge(struct oys_opt *o)
 void oys_opt_init(struct oys_opt *o, int argc, char **argv, const struct oys_tool *t)
 {
 	oys_set_progname(argv[0]);
-	const char *lf = getenv("OYS_LOG_FORMAT");
-	enum oys_log_format f;
-	if (lf && *lf && oys_log_parse_format(lf, &f) == 0)
-		oys_log_set_format(f);
+	oys_conf_process();
 
 	if (argc >= 2 && strcmp(argv[1], "--complete") == 0)
 		complete(t, argc - 2, argv + 2);
@@ -287,12 +285,3 @@ unsigned long long oys_opt_size(const char *opt, const char *s)
 	return v;
 }
 
-const char *oys_conf(const char *flag, const char *env, const char *def)
-{
-	if (flag)
-		return flag;
-	const char *v = env ? getenv(env) : NULL;
-	if (v && *v)
-		return v;
-	return def;
-}

@@ -62,7 +62,5 @@ unsigned long long oys_opt_size(const char *opt, const char *s);
 /* Same without exiting: returns 0, or -1 when s is not a size. */
 int oys_parse_size(const char *s, unsigned long long *out);
 
-/* Configuration lookup: the flag when given, else the environment variable, else the default. */
-const char *oys_conf(const char *flag, const char *env, const char *def);
 
 #endif

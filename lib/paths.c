@@ -38,17 +38,24 @@ static int is_exec(const char *p)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
 }
 
-/* The share directory: $OYS_SHARE_DIR, else <exe>/../share/oys (installed), else <exe>/../share
- * (build tree). */
-static int oys_share_dir(char *out, size_t outsz, struct oys_err *e)
+static const char *share_dir;
+
+void oys_share_dir_set(const char *dir)
 {
-	const char *env = getenv("OYS_SHARE_DIR");
+	share_dir = dir && *dir ? dir : NULL;
+}
+
+/* The share directory: the one set, else <exe>/../share/oys (installed), else <exe>/../share
+ * (build tree). */
+static int find_share_dir(char *out, size_t outsz, struct oys_err *e)
+{
 	char probe[PATH_MAX + 16];
-	if (env && *env) {
-		snprintf(probe, sizeof probe, "%s/templates", env);
+	if (share_dir) {
+		snprintf(probe, sizeof probe, "%s/templates", share_dir);
 		if (!is_dir(probe))
-			return oys_err_set(e, OYS_ECONFIG, "OYS_SHARE_DIR %s has no templates directory", env);
-		snprintf(out, outsz, "%s", env);
+			return oys_err_set(e, OYS_ECONFIG, "OYS_SHARE_DIR %s has no templates directory",
+			                   share_dir);
+		snprintf(out, outsz, "%s", share_dir);
 		return 0;
 	}
 	static const char *const rel[] = {"../share/oys", "../share"};
@@ -66,7 +73,7 @@ static int oys_share_dir(char *out, size_t outsz, struct oys_err *e)
 int oys_share_path(const char *rel, char *out, size_t outsz, struct oys_err *e)
 {
 	char dir[PATH_MAX];
-	int rc = oys_share_dir(dir, sizeof dir, e);
+	int rc = find_share_dir(dir, sizeof dir, e);
 	if (rc)
 		return rc;
 	if ((size_t)snprintf(out, outsz, "%s/%s", dir, rel) >= outsz)
@@ -76,32 +83,8 @@ int oys_share_path(const char *rel, char *out, size_t outsz, struct oys_err *e)
 	return 0;
 }
 
-/* Searches PATH for an executable; returns 0 and the full path, or -1. */
-static int oys_which(const char *name, char *out, size_t outsz)
+int oys_workerd_beside(char *out, size_t outsz)
 {
-	const char *path = getenv("PATH");
-	if (path == NULL)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-		if (n > 0 && (size_t)snprintf(out, outsz, "%.*s/%s", (int)n, path, name) < outsz && is_exec(out))
-			return 0;
-		path += n;
-		if (*path == ':')
-			path++;
-	}
-	return -1;
-}
-
-int oys_workerd_path(char *out, size_t outsz, struct oys_err *e)
-{
-	const char *env = getenv("OYS_WORKERD");
-	if (env && *env) {
-		if (!is_exec(env))
-			return oys_err_set(e, OYS_ECONFIG, "OYS_WORKERD %s is not an executable file", env);
-		snprintf(out, outsz, "%s", env);
-		return 0;
-	}
 	static const char *const rel[] = {
 		"../libexec/oys/workerd",
 		"../deps/node_modules/@cloudflare/workerd-linux-64/bin/workerd",
@@ -110,9 +93,5 @@ int oys_workerd_path(char *out, size_t outsz, struct oys_err *e)
 		if ((size_t)snprintf(out, outsz, "%s/%s", oys_exe_dir(), rel[i]) < outsz && is_exec(out))
 			return 0;
 	}
-	if (oys_which("workerd", out, outsz) == 0)
-		return 0;
-	return oys_err_set(e, OYS_ECONFIG,
-	                   "workerd not found: run 'make deps' in the oys source tree to install the pinned "
-	                   "copy, or set OYS_WORKERD to a workerd binary");
+	return -1;
 }

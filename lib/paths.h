@@ -7,14 +7,16 @@
 
 #include "err.h"
 
-/* out = <share>/rel, which must exist. The share directory (the one holding templates/) is
- * $OYS_SHARE_DIR, else <exe>/../share/oys (installed), else <exe>/../share (build tree), where
- * <exe> is the directory of the running executable. */
+/* out = <share>/rel, which must exist. The share directory (the one holding templates/) is the
+ * one oys_share_dir_set() was given (cmd/ resolves OYS_SHARE_DIR once, see conf.h), else
+ * <exe>/../share/oys (installed), else <exe>/../share (build tree), where <exe> is the
+ * directory of the running executable. */
 int oys_share_path(const char *rel, char *out, size_t outsz, struct oys_err *e);
+void oys_share_dir_set(const char *dir);
 
-/* The workerd binary: $OYS_WORKERD, else <exe>/../libexec/oys/workerd (installed), else the
- * project's pinned copy <exe>/../deps/node_modules/@cloudflare/workerd-linux-64/bin/workerd,
- * else workerd on PATH. Not found: OYS_ECONFIG with how to install it. */
-int oys_workerd_path(char *out, size_t outsz, struct oys_err *e);
+/* The workerd that comes with oys: <exe>/../libexec/oys/workerd (installed), else the
+ * project's pinned copy <exe>/../deps/node_modules/@cloudflare/workerd-linux-64/bin/workerd.
+ * 0 and its path, or -1. oys_conf_workerd() (conf.h) adds OYS_WORKERD and PATH. */
+int oys_workerd_beside(char *out, size_t outsz);
 
 #endif

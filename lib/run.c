@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* ---- trace: each step as the command that reproduces it ---- */
 
@@ -157,179 +158,258 @@ static void classify(struct oys_run_result *r, const struct oys_workerd *w, size
 	}
 }
 
-int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
-{
-	memset(r, 0, sizeof *r);
+/* One run's state, handed from step to step. */
+struct run {
+	const struct oys_run_opts *o;
+	struct oys_run_result *r;
 	struct oys_reqdir dir;
-	struct oys_cgroup cg = {.lockfd = -1};
-	struct oys_workerd w = {.pid = -1, .pidfd = -1, .outfd = -1, .lfd = -1, .status = -1};
-	struct oys_buf code = OYS_BUF_INIT, config = OYS_BUF_INIT, tr = OYS_BUF_INIT;
-	char workerd[PATH_MAX], code_path[PATH_MAX], config_path[PATH_MAX], input_path[PATH_MAX];
-	double t0 = oys_now_ms(), t, t_done = 0;
-	int answered = 0;
-	int have_dir = 0, have_cg = 0;
-	const char *prefix = oys_conf(o->cgroup_prefix, "OYS_CGROUP_PREFIX", OYS_CGROUP_DEFAULT_PREFIX);
+	int have_dir;
+	struct oys_cgroup cg;
+	int have_cg;
+	struct oys_workerd w;
+	struct oys_fn_limits lim;
+	enum oys_code_kind kind;
+	const char *prefix, *outbound, *workerd;
+	char workerd_buf[PATH_MAX];
+	char code_path[PATH_MAX], config_path[PATH_MAX];
+	struct oys_buf tr;
+	double t0, t_done;
+	int answered;
+};
 
-	/* A directory of our own; leftovers of killed requests are swept first. */
+/* A directory of our own; leftovers of killed requests are swept first. */
+static int step_dir(struct run *x)
+{
 	oys_reqdir_sweep();
-	if (oys_reqdir_create(&dir, &r->err)) {
-		fail(r, r->err.code, "internal", "fetch", 500);
-		goto out;
+	if (oys_reqdir_create(&x->dir, &x->r->err)) {
+		fail(x->r, x->r->err.code, "internal", "fetch", 500);
+		return -1;
 	}
-	have_dir = 1;
-	dir.keep = o->keep;
-	memcpy(r->request_id, dir.id, sizeof r->request_id);
+	x->have_dir = 1;
+	x->dir.keep = x->o->keep;
+	memcpy(x->r->request_id, x->dir.id, sizeof x->r->request_id);
+	return 0;
+}
 
-	/* 3-4: attestation and code */
-	t = oys_now_ms();
-	if (get_code(o, r, &code))
-		goto out;
-	enum oys_code_kind kind = o->kind != OYS_CODE_AUTO ? o->kind : oys_code_detect(code.data, code.len);
-	oys_reqdir_file(&dir, kind_ext(kind), code_path, sizeof code_path);
-	if (oys_write_new(code_path, code.data, code.len, 0600, &r->err)) {
-		fail(r, r->err.code, "internal", "fetch", 500);
-		goto out;
+/* 3-4: attestation and code, written to the request directory. */
+static int step_fetch(struct run *x)
+{
+	const struct oys_run_opts *o = x->o;
+	struct oys_run_result *r = x->r;
+	struct oys_buf code = OYS_BUF_INIT;
+	double t = oys_now_ms();
+	int rc = get_code(o, r, &code);
+	if (rc == 0) {
+		x->kind = o->kind != OYS_CODE_AUTO ? o->kind : oys_code_detect(code.data, code.len);
+		oys_reqdir_file(&x->dir, kind_ext(x->kind), x->code_path, sizeof x->code_path);
+		if ((rc = oys_write_new(x->code_path, code.data, code.len, 0600, &r->err)))
+			fail(r, rc, "internal", "fetch", 500);
 	}
+	oys_buf_free(&code);
+	if (rc)
+		return -1;
 	r->t.fetch = oys_now_ms() - t;
 	if (o->trace) {
-		const char *fa[] = {"oys-fetch", r->code_id, "-o", code_path, NULL};
-		const char *ca[] = {"cp", o->code_file ? o->code_file : "", code_path, NULL};
-		trace(&tr, "fetch", r->t.fetch, o->code_file ? ca : fa, NULL);
+		const char *fa[] = {"oys-fetch", r->code_id, "-o", x->code_path, NULL};
+		const char *ca[] = {"cp", o->code_file ? o->code_file : "", x->code_path, NULL};
+		trace(&x->tr, "fetch", r->t.fetch, o->code_file ? ca : fa, NULL);
 	}
+	return 0;
+}
 
-	/* 6: config */
-	t = oys_now_ms();
+/* 6: the workerd config. */
+static int step_config(struct run *x)
+{
+	const struct oys_run_opts *o = x->o;
+	struct oys_run_result *r = x->r;
+	struct oys_buf config = OYS_BUF_INIT;
+	double t = oys_now_ms();
 	struct oys_capnp c = {0};
-	c.kind = kind;
-	c.code = code_path;
-	c.config_dir = dir.path;
+	c.kind = x->kind;
+	c.code = x->code_path;
+	c.config_dir = x->dir.path;
 	c.socket = "http";
-	c.outbound = oys_conf(o->outbound, "OYS_OUTBOUND", "none");
+	c.outbound = x->outbound;
 	c.compat_date = o->compat_date;
 	c.compat_flags = o->compat_flags;
 	c.ncompat_flags = o->ncompat_flags;
-	oys_reqdir_file(&dir, "config.capnp", config_path, sizeof config_path);
-	if (oys_capnp_render(&c, &config, &r->err) ||
-	    oys_write_new(config_path, config.data, config.len, 0600, &r->err)) {
-		fail(r, r->err.code == OYS_EUSAGE ? OYS_ECONFIG : r->err.code, "config", "config", 500);
-		goto out;
-	}
-	if (o->workerd)
-		snprintf(workerd, sizeof workerd, "%s", o->workerd);
-	else if (oys_workerd_path(workerd, sizeof workerd, &r->err)) {
-		fail(r, r->err.code, "config", "config", 500);
-		goto out;
+	oys_reqdir_file(&x->dir, "config.capnp", x->config_path, sizeof x->config_path);
+	int rc = oys_capnp_render(&c, &config, &r->err);
+	if (rc == 0)
+		rc = oys_write_new(x->config_path, config.data, config.len, 0600, &r->err);
+	oys_buf_free(&config);
+	if (rc) {
+		fail(r, rc == OYS_EUSAGE ? OYS_ECONFIG : rc, "config", "config", 500);
+		return -1;
 	}
 	r->t.config = oys_now_ms() - t;
 	if (o->trace) {
-		const char *a[] = {"oys-capnp", kind == OYS_CODE_WASM ? "--wasm" : "--js", code_path,
-		                   "--outbound", c.outbound, "-o", config_path, NULL};
-		trace(&tr, "config", r->t.config, a, NULL);
+		const char *a[] = {"oys-capnp", x->kind == OYS_CODE_WASM ? "--wasm" : "--js", x->code_path,
+		                   "--outbound", x->outbound, "-o", x->config_path, NULL};
+		trace(&x->tr, "config", r->t.config, a, NULL);
 	}
+	return 0;
+}
 
-	/* 7: a cgroup */
-	t = oys_now_ms();
-	if (oys_cgroup_reserve(prefix, &o->limits, &cg, &r->err)) {
-		if (r->err.code == OYS_EUNAVAIL)
+/* 7: a cgroup of the pool. When every one is busy, wait for one up to o->sandbox_wait_ms (a
+ * sandbox stays busy during its teardown, after its answer is out), polling; the wait ends
+ * with a reservation held, or with no_sandbox once the time is up. */
+#define SANDBOX_POLL_US 3000
+
+static int step_cgroup(struct run *x)
+{
+	const struct oys_run_opts *o = x->o;
+	struct oys_run_result *r = x->r;
+	double t = oys_now_ms();
+	int rc;
+	r->sandbox_wait_ms = -1;
+	while ((rc = oys_cgroup_reserve(x->prefix, &o->limits, &x->cg, &r->err)) == OYS_EUNAVAIL) {
+		double waited = oys_now_ms() - t;
+		if (waited >= o->sandbox_wait_ms || (o->abort_flag && *o->abort_flag))
+			break;
+		r->sandbox_wait_ms = waited;
+		usleep(SANDBOX_POLL_US);
+	}
+	if (r->sandbox_wait_ms >= 0) {
+		r->sandbox_wait_ms = oys_now_ms() - t;
+		r->sandbox_wait_got = rc == 0;
+	}
+	if (rc) {
+		if (rc == OYS_EUNAVAIL)
 			fail(r, OYS_EUNAVAIL, "no_sandbox", "cgroup", 429);
 		else
-			fail(r, r->err.code, "config", "cgroup", 500);
-		goto out;
+			fail(r, rc, "config", "cgroup", 500);
+		return -1;
 	}
-	have_cg = 1;
-	snprintf(r->cgroup, sizeof r->cgroup, "%s", cg.name);
+	x->have_cg = 1;
+	snprintf(r->cgroup, sizeof r->cgroup, "%s", x->cg.name);
 	r->t.cgroup = oys_now_ms() - t;
 	if (o->trace) {
 		char got[160];
-		snprintf(got, sizeof got, "got %s", cg.name);
-		const char *a[] = {"oys-cgroup", "reserve", "--prefix", prefix, NULL};
-		trace(&tr, "cgroup", r->t.cgroup, a, got);
+		snprintf(got, sizeof got, "got %s", x->cg.name);
+		const char *a[] = {"oys-cgroup", "reserve", "--prefix", x->prefix, NULL};
+		trace(&x->tr, "cgroup", r->t.cgroup, a, got);
 	}
+	return 0;
+}
 
-	/* 5 and 8: workerd in the cgroup with a bound socket; the request; the response */
-	if (oys_workerd_spawn(workerd, config_path, &cg, &w, &r->err)) {
+/* Answers through o->on_result (once): the function's response or the error. */
+static void answer(struct run *x)
+{
+	if (x->answered || x->o->on_result == NULL)
+		return;
+	x->r->t.total = oys_now_ms() - x->t0;
+	x->o->on_result(x->r, x->o->on_result_arg);
+	x->answered = 1;
+}
+
+/* 5 and 8: workerd in the cgroup with a bound socket; the request; the response. A whole
+ * response is answered before the teardown (workerd is idle, its counters final but for the
+ * kill); anything else once workerd is stopped, when its console is complete. */
+static int step_exchange(struct run *x)
+{
+	struct oys_run_result *r = x->r;
+	if (oys_workerd_spawn(x->workerd, x->config_path, &x->cg, &x->w, &r->err)) {
 		fail(r, r->err.code, "internal", "start", 500);
-		goto out;
+		return -1;
 	}
-	struct oys_fn_limits lim = {
+	int fd = oys_workerd_connect(&x->w, &r->err);
+	if (fd < 0 || oys_fn_exchange(&x->w, fd, &x->o->req, &x->lim, &r->resp, &r->err)) {
+		fail(r, r->err.code, "internal", "execute", 500);
+		return -1;
+	}
+	r->t.start = r->resp.t_accept_ms;
+	r->t.exec = r->resp.t_exec_ms;
+	x->t_done = oys_now_ms();
+	if (r->resp.outcome == OYS_FN_OK && x->o->on_result) {
+		oys_cgroup_stat(&x->cg, &r->stat, NULL);
+		classify(r, &x->w, x->lim.max_response);
+		answer(x);
+	}
+	oys_workerd_stop(&x->w);
+	oys_cgroup_kill(&x->cg, NULL);
+	oys_cgroup_stat(&x->cg, &r->stat, NULL);
+	if (!x->answered)
+		classify(r, &x->w, x->lim.max_response);
+	else if (r->stat.oom_kills && !r->oom_killed)
+		r->oom_killed = 1; /* counted after the answer: for the log, the answer stands */
+	return 0;
+}
+
+/* --trace: the start and the request as the commands that reproduce them. */
+static void trace_exchange(struct run *x)
+{
+	const struct oys_run_opts *o = x->o;
+	struct oys_run_result *r = x->r;
+	char addr[64], url[300], input[PATH_MAX], data[PATH_MAX + 2];
+	snprintf(addr, sizeof addr, "http=127.0.0.1:%d", x->w.port);
+	const char *a[] = {"oys-cgroup", "exec", x->cg.name, "--", x->workerd, "serve", x->config_path,
+	                   "--socket-addr", addr, NULL};
+	trace(&x->tr, "start", r->t.start, a, "oys-run passes a bound socket: --socket-fd http=3");
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", x->w.port, o->req.target);
+	oys_reqdir_file(&x->dir, "input.json", input, sizeof input);
+	if (o->keep)
+		oys_write_new(input, o->req.body, o->req.body_len, 0600, NULL);
+	snprintf(data, sizeof data, "@%s", input);
+	const char *b[] = {"curl", "-sS", "-X", o->req.method, "--data-binary", data, url, NULL};
+	trace(&x->tr, "execute", r->t.exec, b, r->error ? r->error : NULL);
+}
+
+/* Everything given back: workerd, the cgroup, the files. */
+static void teardown(struct run *x)
+{
+	struct oys_run_result *r = x->r;
+	oys_workerd_stop(&x->w);
+	if (r->console.data == NULL)
+		oys_console_text(&x->w.console, &r->console);
+	answer(x); /* an error: the console is known now that workerd is stopped */
+	if (x->have_cg)
+		oys_cgroup_release(&x->cg);
+	if (x->have_dir) {
+		if (x->o->keep && x->o->trace)
+			oys_buf_printf(&x->tr, "# files kept in %s\n", x->dir.path);
+		oys_reqdir_close(&x->dir);
+	}
+	oys_workerd_free(&x->w);
+	r->t.total = oys_now_ms() - x->t0;
+	if (r->t.start > 0)
+		r->t.teardown = oys_now_ms() - x->t_done;
+	if (x->o->trace)
+		r->trace = x->tr;
+	else
+		oys_buf_free(&x->tr);
+}
+
+int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
+{
+	struct run x;
+	memset(r, 0, sizeof *r);
+	memset(&x, 0, sizeof x);
+	r->sandbox_wait_ms = -1;
+	x.o = o;
+	x.r = r;
+	x.t0 = oys_now_ms();
+	x.cg.lockfd = -1;
+	x.w = (struct oys_workerd){.pid = -1, .pidfd = -1, .outfd = -1, .lfd = -1, .status = -1};
+	x.prefix = oys_cgroup_prefix(o->cgroup_prefix);
+	x.outbound = o->outbound ? o->outbound : "none";
+	x.lim = (struct oys_fn_limits){
 		o->start_timeout_ms > 0 ? o->start_timeout_ms : OYS_DEFAULT_START_TIMEOUT_S * 1000,
 		o->timeout_ms > 0 ? o->timeout_ms : OYS_DEFAULT_TIMEOUT_S * 1000,
 		o->max_response > 0 ? o->max_response : OYS_DEFAULT_MAX_RESPONSE,
 		o->abort_fd, o->abort_flag,
 	};
-	int fd = oys_workerd_connect(&w, &r->err);
-	if (fd < 0 || oys_fn_exchange(&w, fd, &o->req, &lim, &r->resp, &r->err)) {
-		fail(r, r->err.code, "internal", "execute", 500);
-		goto out;
+	x.workerd = o->workerd;
+	if (x.workerd == NULL && oys_workerd_beside(x.workerd_buf, sizeof x.workerd_buf) == 0)
+		x.workerd = x.workerd_buf;
+	if (x.workerd == NULL) {
+		oys_err_set(&r->err, OYS_ECONFIG, "no workerd given and none installed with oys (set OYS_WORKERD)");
+		fail(r, OYS_ECONFIG, "config", "config", 500);
+	} else if (step_dir(&x) == 0 && step_fetch(&x) == 0 && step_config(&x) == 0 && step_cgroup(&x) == 0 &&
+	           step_exchange(&x) == 0 && o->trace) {
+		trace_exchange(&x);
 	}
-	r->t.start = r->resp.t_accept_ms;
-	r->t.exec = r->resp.t_exec_ms;
-	t_done = oys_now_ms();
-	if (r->resp.outcome == OYS_FN_OK && o->on_result) {
-		/* A whole response: answer first (workerd is idle, its counters are final but for the
-		 * kill), tear down after. */
-		oys_cgroup_stat(&cg, &r->stat, NULL);
-		classify(r, &w, lim.max_response);
-		r->t.total = oys_now_ms() - t0;
-		o->on_result(r, o->on_result_arg);
-		answered = 1;
-	}
-	oys_workerd_stop(&w);
-	oys_cgroup_kill(&cg, NULL);
-	oys_cgroup_stat(&cg, &r->stat, NULL);
-	if (!answered)
-		classify(r, &w, lim.max_response);
-	else if (r->stat.oom_kills && !r->oom_killed)
-		r->oom_killed = 1; /* counted after the answer: for the log, the answer stands */
-	if (o->trace) {
-		char addr[64], port[16];
-		snprintf(addr, sizeof addr, "http=127.0.0.1:%d", w.port);
-		snprintf(port, sizeof port, "%d", w.port);
-		const char *a[] = {"oys-cgroup", "exec", cg.name, "--", workerd, "serve", config_path,
-		                   "--socket-addr", addr, NULL};
-		trace(&tr, "start", r->t.start, a, "oys-run passes a bound socket: --socket-fd http=3");
-		char url[300];
-		snprintf(url, sizeof url, "http://127.0.0.1:%d%s", w.port, o->req.target);
-		oys_reqdir_file(&dir, "input.json", input_path, sizeof input_path);
-		if (o->keep)
-			oys_write_new(input_path, o->req.body, o->req.body_len, 0600, NULL);
-		char data[PATH_MAX + 2];
-		snprintf(data, sizeof data, "@%s", input_path);
-		const char *b[] = {"curl", "-sS", "-X", o->req.method, "--data-binary", data, url, NULL};
-		trace(&tr, "execute", r->t.exec, b, r->error ? r->error : NULL);
-	}
-
-out:
-	if (!answered && o->on_result) {
-		/* an error (or no callback wanted before): the console is known once workerd stopped */
-		oys_workerd_stop(&w);
-		oys_console_text(&w.console, &r->console);
-		r->t.total = oys_now_ms() - t0;
-		o->on_result(r, o->on_result_arg);
-		answered = 1;
-	} else {
-		oys_workerd_stop(&w);
-		if (r->console.data == NULL)
-			oys_console_text(&w.console, &r->console);
-	}
-	if (have_cg) {
-		oys_cgroup_release(&cg);
-	}
-	if (have_dir) {
-		if (o->keep && o->trace)
-			oys_buf_printf(&tr, "# files kept in %s\n", dir.path);
-		oys_reqdir_close(&dir);
-	}
-	oys_workerd_free(&w);
-	oys_buf_free(&code);
-	oys_buf_free(&config);
-	r->t.total = oys_now_ms() - t0;
-	if (r->t.start > 0)
-		r->t.teardown = oys_now_ms() - t_done;
-	if (o->trace)
-		r->trace = tr;
-	else
-		oys_buf_free(&tr);
+	teardown(&x);
 	return r->code;
 }
 
@@ -371,6 +451,8 @@ jv oys_run_stats_json(jv o, const struct oys_run_result *r)
 	o = oys_json_set_num(o, "memory_peak", (double)r->stat.memory_peak);
 	o = oys_json_set_num(o, "cpu_ms", (double)r->stat.cpu_usage_ns / 1e6);
 	o = jv_object_set(o, jv_string("oom_kill"), jv_bool(r->oom_killed));
+	if (r->sandbox_wait_ms >= 0)
+		o = oys_json_set_num(o, "sandbox_wait_ms", r->sandbox_wait_ms);
 	return jv_object_set(o, jv_string("timeout"), jv_bool(r->timed_out));
 }
 

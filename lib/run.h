@@ -26,21 +26,22 @@ struct oys_run_opts {
 	const char *code_file;
 	enum oys_code_kind kind;      /* AUTO: detected */
 
-	/* where code comes from (oys-fetch) */
-	const char *store;            /* dir or URL; NULL: $OYS_STORE or the default */
-	const char *attestation_url;  /* NULL: $OYS_ATTESTATION_URL or the default */
-	const char *rpc_url;          /* NULL: $OYS_RPC_URL */
-	const char *contract;         /* NULL: $OYS_CODE_CONTRACT */
+	/* where code comes from (oys-fetch); NULL: the defaults of struct oys_fetch_opts */
+	const char *store;            /* dir or URL */
+	const char *attestation_url;
+	const char *rpc_url;
+	const char *contract;
 
 	/* config (oys-capnp) */
-	const char *outbound;         /* NULL: $OYS_OUTBOUND or none */
+	const char *outbound;         /* NULL: none */
 	const char *compat_date;
 	const char *const *compat_flags;
 	size_t ncompat_flags;
 
 	/* sandbox (oys-cgroup) */
-	const char *cgroup_prefix;    /* NULL: $OYS_CGROUP_PREFIX or workerd_ */
+	const char *cgroup_prefix;    /* NULL: workerd_ */
 	struct oys_cgroup_limits limits; /* zero fields: the pool's */
+	int sandbox_wait_ms;          /* every cgroup busy: wait this long for one (0: none) */
 
 	/* the request */
 	struct oys_fn_request req;
@@ -62,7 +63,7 @@ struct oys_run_opts {
 	/* debugging: print each step as the command that reproduces it; keep the files */
 	int trace;
 	int keep;
-	const char *workerd;          /* NULL: found by oys_workerd_path() */
+	const char *workerd;          /* NULL: the one installed with oys (oys_workerd_beside()) */
 };
 
 /* Where a request's time went, in milliseconds. */
@@ -92,6 +93,8 @@ struct oys_run_result {
 	struct oys_run_times t;
 	int timed_out;
 	int oom_killed;
+	double sandbox_wait_ms;       /* how long it waited for a free cgroup; -1: it did not wait */
+	int sandbox_wait_got;         /* and whether the wait ended with one */
 	struct oys_buf trace;         /* with opts.trace: the steps as commands, one per line */
 };
 

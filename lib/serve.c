@@ -77,8 +77,6 @@ struct ctx {
 	double t_answered;            /* when the answer was out (0: not yet) */
 	struct oys_run_result run;
 	int ran;
-	double waited_ms;             /* time spent waiting for a free sandbox (-1: did not wait) */
-	int wait_got;
 	int answer_rc;                /* what writing the answer returned */
 	jv log;                       /* extra fields for the log line */
 };
@@ -148,8 +146,7 @@ static int admin_allowed(struct ctx *c)
 
 static void pool_counts(const struct oys_serve_opts *o, int *total, int *busy)
 {
-	const char *prefix = oys_conf(o->run.cgroup_prefix, "OYS_CGROUP_PREFIX", OYS_CGROUP_DEFAULT_PREFIX);
-	if (oys_cgroup_pool_count(prefix, total, busy, NULL)) {
+	if (oys_cgroup_pool_count(oys_cgroup_prefix(o->run.cgroup_prefix), total, busy, NULL)) {
 		*total = -1;
 		*busy = 0;
 	}
@@ -206,31 +203,10 @@ static void answer_run(struct oys_run_result *r, void *arg)
 /* A sandbox stays busy until its teardown is over (workerd killed, the cgroup emptied: 10-30 ms
  * here), though its answer is already out. A load balancer that counts a request done when its
  * answer is out (HAProxy with maxconn = the pool, see share/templates/haproxy.cfg) may send the
- * next one in that window: rather than refuse it with 429, wait for a sandbox, bounded. Only
- * requests that find the whole pool busy wait; it is counted in /metrics. */
+ * next one in that window: rather than refuse it with 429, oys_run() waits for a sandbox,
+ * bounded, and the wait ends with one reserved (or 429 when the time is up). Only requests that
+ * find the whole pool busy wait; it is counted in /metrics and logged. */
 #define SANDBOX_WAIT_MS 1000
-#define SANDBOX_POLL_US 3000
-
-static void wait_for_sandbox(struct ctx *c)
-{
-	const char *prefix = oys_conf(c->o->run.cgroup_prefix, "OYS_CGROUP_PREFIX", OYS_CGROUP_DEFAULT_PREFIX);
-	int total, busy;
-	if (oys_cgroup_pool_count(prefix, &total, &busy, NULL) || total <= 0 || busy < total)
-		return; /* free, or no pool (oys_run() says so) */
-	double t0 = oys_now_ms(), now = t0;
-	int got = 0;
-	while (now - t0 < SANDBOX_WAIT_MS && !(c->o->abort_flag && *c->o->abort_flag)) {
-		usleep(SANDBOX_POLL_US);
-		now = oys_now_ms();
-		if (oys_cgroup_pool_count(prefix, &total, &busy, NULL) || busy < total) {
-			got = 1;
-			break;
-		}
-	}
-	c->waited_ms = now - t0;
-	c->wait_got = got;
-	c->log = oys_json_set_num(c->log, "sandbox_wait_ms", c->waited_ms);
-}
 
 /* Runs the function; answer_run() answers. */
 static int run_and_answer(struct ctx *c, const char *code_id, struct oys_fn_request *fr)
@@ -241,7 +217,6 @@ static int run_and_answer(struct ctx *c, const char *code_id, struct oys_fn_requ
 	double drained = draining_for_ms();
 	if (drained >= 0 && drained >= o->drain_grace_ms)
 		return answer_error(c, 503, "draining", "this host is draining: it takes no new requests", NULL, NULL, 0);
-	wait_for_sandbox(c);
 	struct oys_run_opts ro = o->run;
 	ro.code_id = code_id;
 	ro.code_file = NULL;
@@ -249,6 +224,7 @@ static int run_and_answer(struct ctx *c, const char *code_id, struct oys_fn_requ
 	ro.abort_fd = o->in;
 	ro.abort_flag = o->abort_flag;
 	ro.trace = ro.keep = 0;
+	ro.sandbox_wait_ms = SANDBOX_WAIT_MS;
 	ro.on_result = answer_run;
 	ro.on_result_arg = c;
 	c->ran = 1;
@@ -447,8 +423,8 @@ static void count(const struct ctx *c)
 		return;
 	double end = c->t_answered > 0 ? c->t_answered : oys_now_ms();
 	oys_metrics_request(m, c->ep, c->status, c->error, (end - c->t0) / 1000);
-	if (c->waited_ms >= 0)
-		oys_metrics_sandbox_wait(m, c->waited_ms / 1000, c->wait_got);
+	if (c->ran && c->run.sandbox_wait_ms >= 0)
+		oys_metrics_sandbox_wait(m, c->run.sandbox_wait_ms / 1000, c->run.sandbox_wait_got);
 	if (c->ran) {
 		const struct oys_run_result *r = &c->run;
 		struct oys_metrics_run mr = {
@@ -471,9 +447,8 @@ int oys_serve_one(const struct oys_serve_opts *o)
 	c.o = o;
 	c.log = jv_object();
 	c.ep = OYS_EP_OTHER;
-	c.waited_ms = -1;
 	c.t0 = oys_now_ms();
-	oys_http_peer(c.peer, sizeof c.peer);
+	snprintf(c.peer, sizeof c.peer, "%s", o->peer ? o->peer : "-");
 	peer_address(c.peer, c.peer_ip, sizeof c.peer_ip);
 	struct oys_err e = {0};
 	int rc;

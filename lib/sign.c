@@ -227,14 +227,6 @@ int oys_sign_key_load(const char *path, struct oys_sign_key *k, struct oys_err *
 	return rc;
 }
 
-const char *oys_sign_key_path(const char *flag, char *out, size_t sz)
-{
-	const char *p = oys_conf(flag, "OYS_SIGNING_KEY", NULL);
-	int n = p ? snprintf(out, sz, "%s", p)
-	          : snprintf(out, sz, "%s/%s", oys_runtime_dir(), OYS_SIGN_KEY_FILE);
-	return n >= 0 && (size_t)n < sz ? out : NULL;
-}
-
 void oys_sign_address(const unsigned char pub[OYS_SIGN_PUBKEY_LEN],
                       char out[OYS_SIGN_ADDRESS_LEN + 1])
 {

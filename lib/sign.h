@@ -58,9 +58,6 @@ int oys_sign_key_write(const char *path, const struct oys_sign_key *k, struct oy
 int oys_sign_key_load(const char *path, struct oys_sign_key *k, struct oys_err *e);
 /* explicit_bzero of the whole key. */
 void oys_sign_key_wipe(struct oys_sign_key *k);
-/* The key path: flag if given, else $OYS_SIGNING_KEY, else $OYS_RUNTIME_DIR/signing.key.
- * Returns out, or NULL when it does not fit. */
-const char *oys_sign_key_path(const char *flag, char *out, size_t sz);
 
 /* The Ethereum address of a public key: "0x" || hex(last 20 bytes of keccak256(pub)), with
  * EIP-55 mixed-case checksum, NUL-terminated. */

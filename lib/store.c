@@ -82,7 +82,8 @@ int oys_store_is_url(const char *s)
 
 int oys_store_open(struct oys_store *s, const char *dir, int create, struct oys_err *e)
 {
-	dir = oys_conf(dir, "OYS_STORE", OYS_DEFAULT_STORE);
+	if (dir == NULL)
+		dir = OYS_DEFAULT_STORE;
 	if (oys_store_is_url(dir))
 		return oys_err_set(e, OYS_ECONFIG, "store %s is a storage server URL, not a directory", dir);
 	if (*dir == '\0')

@@ -53,7 +53,7 @@ struct oys_store {
 	char dir[PATH_MAX];
 };
 
-/* Opens the store at dir (NULL: $OYS_STORE or the default). With create, the directory is
+/* Opens the store at dir (NULL: OYS_DEFAULT_STORE). With create, the directory is
  * made (mode 0750) when missing; otherwise a missing store is OYS_ENOINPUT. dir must not be a
  * URL (that is a storage server: see fetch.h). */
 int oys_store_open(struct oys_store *s, const char *dir, int create, struct oys_err *e);

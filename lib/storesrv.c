@@ -208,10 +208,8 @@ int oys_storesrv_handle(int in, int out, const struct oys_storesrv_conf *c)
 		fail(&x, 404, "not_found", "no such endpoint %.200s (POST /code, POST /load, GET /healthz)", r.path);
 	}
 
-	char peer[128];
-	oys_http_peer(peer, sizeof peer);
 	jv ev = oys_json_set_str(jv_object(), "event", "request");
-	ev = oys_json_set_str(ev, "peer", peer);
+	ev = oys_json_set_str(ev, "peer", c->peer ? c->peer : "-");
 	if (rc == 0) {
 		ev = oys_json_set_str(ev, "method", r.method);
 		ev = oys_json_set_str(ev, "path", r.path);

@@ -27,6 +27,7 @@ struct oys_storesrv_conf {
 	const char *token;                      /* NULL: uploads need no token */
 	size_t max_size;                        /* largest upload; 0: OYS_CODE_MAX_DEFAULT */
 	int timeout_ms;                         /* for the whole request to arrive; 0: 30 s */
+	const char *peer;                       /* the client (oys_conf_peer()), for the log */
 };
 
 /* Reads one request from in and answers it on out. Returns the HTTP status answered, or -1

@@ -94,6 +94,11 @@ env_vars() {
 	done
 }
 
+@test "settings are resolved once: in lib/, only conf.c reads the environment" {
+	run grep -ln 'getenv\|secure_getenv\|environ\b' "$ROOT"/lib/*.c
+	[ "$output" = "$ROOT/lib/conf.c" ]
+}
+
 # The libraries a binary names itself (DT_NEEDED), without those its libraries pull in.
 needed() {
 	readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'

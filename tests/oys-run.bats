@@ -134,6 +134,30 @@ teardown() {
 	assert_clean
 }
 
+@test "oys-run honours the variables oys-serve reads: OYS_MEMORY, OYS_MAX_RESPONSE; a flag wins" {
+	id=$(put_fn "$FN/membomb.js")
+	OYS_MEMORY=96M run -137 --separate-stderr oys-run "$id" input.json
+	[[ $stderr == *"oys-run: function killed: out of memory (limit 96 MiB)" ]]
+	big=$(put_fn "$FN/big.js")
+	OYS_MAX_RESPONSE=1M run -65 --separate-stderr oys-run --path '/?mib=2' "$big"
+	[[ $stderr == *"oys-run: function response larger than 1048576 bytes" ]]
+	OYS_MAX_RESPONSE=1M run -0 oys-run --max-response 3M --path '/?mib=2' --json "$big"
+	[ "$(jq -r '.body | length' <<<"$output")" = $((2 << 20)) ]
+	assert_clean
+}
+
+@test "a bad value in the environment is a configuration error naming the variable" {
+	id=$(put_fn "$EXAMPLES/factors.js")
+	OYS_TIMEOUT=soon run -78 --separate-stderr oys-run "$id" input.json
+	[ -z "$output" ]
+	[ "$stderr" = "oys-run: OYS_TIMEOUT: 'soon' is not a number of seconds (up to 86400)" ]
+	run -64 --separate-stderr oys-run --timeout soon "$id" input.json
+	[ "$stderr" = "oys-run: --timeout: 'soon' is not a number of seconds (up to 86400)" ]
+	OYS_MEMORY=lots run -78 --separate-stderr oys-run "$id" input.json
+	[ "$stderr" = "oys-run: OYS_MEMORY: 'lots' is not a size (like 65536, 512K, 128M, 1G)" ]
+	assert_clean
+}
+
 @test "no free cgroup: exit 69 and a clear message" {
 	id=$(put_fn "$EXAMPLES/factors.js")
 	start_bg "$T/r1.log" oys-cgroup reserve --exec -- sleep 60
