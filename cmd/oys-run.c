@@ -133,17 +133,20 @@ static void add_header(struct cli *c, char *arg)
 {
 	if (c->nheaders == MAX_LIST)
 		oys_usage_error("at most %d --header", MAX_LIST);
-	char *colon = strchr(arg, ':'), *v;
+	char *colon = strchr(arg, ':');
 	if (colon == NULL)
 		oys_usage_error("--header: '%s' is not 'Name: value'", arg);
-	*colon = '\0';
-	for (v = colon + 1; *v == ' '; v++)
-		;
-	if (!oys_http_valid_name(arg) || !oys_http_valid_value(v)) {
-		*colon = ':';
-		oys_usage_error("--header: '%s' is not 'Name: value'", arg);
+	else {
+		char *v = colon + 1;
+		*colon = '\0';
+		while (*v == ' ')
+			v++;
+		if (!oys_http_valid_name(arg) || !oys_http_valid_value(v)) {
+			*colon = ':';
+			oys_usage_error("--header: '%s' is not 'Name: value'", arg);
+		}
+		c->headers[c->nheaders++] = (struct oys_header){arg, v};
 	}
-	c->headers[c->nheaders++] = (struct oys_header){arg, v};
 }
 
 static void parse(struct cli *c, int argc, char **argv)
