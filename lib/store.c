@@ -352,8 +352,7 @@ int oys_store_get(const struct oys_store *s, const char *id, size_t max, struct 
 	return 0;
 }
 
-/* Whether code with this content hash is in the store (0 or 1). */
-static int oys_store_has(const struct oys_store *s, const char *id)
+int oys_store_has(const struct oys_store *s, const char *id)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -372,6 +371,34 @@ int oys_store_rm(const struct oys_store *s, const char *id, struct oys_err *e)
 		return oys_err_sys(e, OYS_EIO, "cannot remove %s", path);
 	}
 	oys_fsync_dir(s->dir);
+	return 0;
+}
+
+int oys_store_usage(const struct oys_store *s, unsigned long long *bytes, struct oys_err *e)
+{
+	DIR *d = opendir(s->dir);
+	if (d == NULL)
+		return oys_err_sys(e, errno == ENOENT ? OYS_ENOINPUT : OYS_EIO, "cannot read store %s", s->dir);
+	unsigned long long sum = 0;
+	struct dirent *de;
+	struct stat st;
+	while ((de = readdir(d)) != NULL)
+		if (oys_code_id_kind(de->d_name) == OYS_CODE_ID_HASH &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			sum += (unsigned long long)st.st_size;
+	closedir(d);
+	*bytes = sum;
+	return 0;
+}
+
+int oys_store_lock(const struct oys_store *s, int *fd, struct oys_err *e)
+{
+	char path[PATH_MAX];
+	if (join(path, sizeof path, s->dir, ".lock", NULL) < 0)
+		return oys_err_set(e, OYS_ECONFIG, "store %s: path too long", s->dir);
+	*fd = oys_lock_path(path, 1);
+	if (*fd < 0)
+		return oys_err_sys(e, OYS_EIO, "cannot lock %s", path);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
  *   tx/<0xADDR>.<0xHASH>  (caches only) the content hash of a transaction's code
  *   .tmp/          puts in progress, each locked by its writer; a killed writer's file is
  *                  swept by the next put
+ *   .lock          the writer lock of the storage server (oys_store_lock)
  * Code files are written to .tmp/ while hashed, fsync'd, then renamed to their id and the
  * directory fsync'd: a crash leaves either no file or the whole file, never a part, and
  * concurrent puts of the same code are harmless (the same bytes renamed onto the same name).
@@ -72,6 +73,17 @@ int oys_store_put_fd(const struct oys_store *s, int fd, const char *what, size_t
  * Damaged (hash differs): OYS_EDATA. */
 int oys_store_get(const struct oys_store *s, const char *id, size_t max, struct oys_buf *out,
                   struct oys_err *e);
+
+/* Whether code with this content hash is in the store (1) or not (0). */
+int oys_store_has(const struct oys_store *s, const char *id);
+
+/* The bytes of code the store holds (the sum of its code files' sizes), into *bytes. */
+int oys_store_usage(const struct oys_store *s, unsigned long long *bytes, struct oys_err *e);
+
+/* Takes the store's writer lock (an flock on DIR/.lock, created 0600), waiting for it, so that
+ * a check and the write it allows (a quota, a name not yet taken) are one step for every
+ * process that takes it. *fd gets the lock's descriptor: close it to release. */
+int oys_store_lock(const struct oys_store *s, int *fd, struct oys_err *e);
 
 /* Removes code by id. Missing: OYS_ENOINPUT. Names that pointed to it stay, dangling. */
 int oys_store_rm(const struct oys_store *s, const char *id, struct oys_err *e);

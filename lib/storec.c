@@ -54,7 +54,7 @@ static int answer_err(const struct oys_httpc_resp *r, const struct server *s, co
 	char reason[256];
 	long st = r->status;
 	server_reason(r, reason, sizeof reason);
-	if (st == 401 || st == 403) {
+	if (st == 401 || st == 403 || st == 409) {
 		if (reason[0] == '\0')
 			snprintf(reason, sizeof reason, "HTTP %ld", st);
 		return oys_err_set(e, OYS_ENOPERM, "storage server %.*s refused %s: %s", s->n, s->url, what,

@@ -1,10 +1,10 @@
 /* storec.h: the client of the storage-server protocol (the server is storesrv.h): uploading
  * code, and loading it with an attestation document. url is the server's base URL (trailing
  * slashes ignored). An answer other than the one wanted is, in both directions:
- *   OYS_ENOPERM   401, 403: refused (with the server's reason)
+ *   OYS_ENOPERM   401, 403, 409: refused (with the server's reason)
  *   OYS_ETEMPFAIL 408, 504, or a timeout
  *   OYS_EDATA     another 4xx (a bad request, too large)
- *   OYS_EUNAVAIL  anything else (5xx...), or the server cannot be reached
+ *   OYS_EUNAVAIL  anything else (5xx, 507 a full store...), or the server cannot be reached
  *   OYS_ECONFIG   url is not an http:// or https:// URL, or too long */
 #ifndef OYS_STOREC_H
 #define OYS_STOREC_H

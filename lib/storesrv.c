@@ -1,6 +1,7 @@
 /* storesrv.c: the storage server, one request per process (see storesrv.h; the client is
  * storec.c). */
 #include "storesrv.h"
+#include "codec.h"
 #include "file.h"
 #include "httpd.h"
 #include "json.h"
@@ -57,6 +58,36 @@ static int token_ok(const char *auth, const char *token)
 	return diff == 0;
 }
 
+/* Under the store's writer lock: the name check, the quota and the write are one step, so
+ * concurrent uploads can neither both take the last bytes nor both claim a new name. */
+static int upload_locked(struct ctx *x, const struct oys_storesrv_conf *c, struct oys_http_request *r,
+                         const char *name)
+{
+	struct oys_err e = {0};
+	char sum[65], had[65];
+	if (oys_sha256_hex(r->body.data, r->body.len, sum) < 0)
+		return fail(x, 500, "internal", "SHA-256 failed");
+	if (name && c->token == NULL && oys_store_name_get(c->store, name, had, NULL) == 0 &&
+	    strcmp(had, sum) != 0)
+		return fail(x, 409, "name_taken",
+		            "name %s already points to %s; this server takes uploads without a token, "
+		            "so it re-points no name (the operator does, with a token)", name, had);
+	if (c->quota && !oys_store_has(c->store, sum)) {
+		unsigned long long used;
+		if (oys_store_usage(c->store, &used, &e))
+			return fail(x, 500, "internal", "cannot measure the store: %s", e.msg);
+		if (used + r->body.len > c->quota)
+			return fail(x, 507, "store_full",
+			            "the store is full: %llu of its %llu bytes are used, the upload needs %zu",
+			            used, c->quota, r->body.len);
+	}
+	if (oys_store_put(c->store, r->body.data, r->body.len, x->code_id, &e))
+		return fail(x, 500, "internal", "cannot store the code: %s", e.msg);
+	if (name && oys_store_name_set(c->store, name, x->code_id, &e))
+		return fail(x, 500, "internal", "cannot name the code: %s", e.msg);
+	return 0;
+}
+
 static int upload(struct ctx *x, const struct oys_storesrv_conf *c, struct oys_http_request *r)
 {
 	const char *name = NULL;
@@ -70,10 +101,13 @@ static int upload(struct ctx *x, const struct oys_storesrv_conf *c, struct oys_h
 	if (r->body.len == 0)
 		return fail(x, 400, "bad_request", "empty body: send the code as the request body");
 	struct oys_err e = {0};
-	if (oys_store_put(c->store, r->body.data, r->body.len, x->code_id, &e))
-		return fail(x, 500, "internal", "cannot store the code: %s", e.msg);
-	if (name && oys_store_name_set(c->store, name, x->code_id, &e))
-		return fail(x, 500, "internal", "cannot name the code: %s", e.msg);
+	int lock;
+	if (oys_store_lock(c->store, &lock, &e))
+		return fail(x, 500, "internal", "%s", e.msg);
+	int rc = upload_locked(x, c, r, name);
+	close(lock);
+	if (rc)
+		return rc;
 	jv o = jv_object();
 	o = oys_json_set_str(o, "code_id", x->code_id);
 	o = oys_json_set_num(o, "size", (double)r->body.len);

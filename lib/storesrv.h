@@ -3,7 +3,10 @@
  *
  *   POST /code          upload (the body is the code); 201 {"code_id": ID, "size": N};
  *                       ?name=NAME also points NAME at it. With a token configured, only
- *                       with `Authorization: Bearer TOKEN` (401 otherwise).
+ *                       with `Authorization: Bearer TOKEN` (401 otherwise). Without a token
+ *                       (open uploads) a name already pointing to other code is never
+ *                       re-pointed (409). Code that would take the store beyond its quota:
+ *                       507 (code already there is harmless and takes nothing).
  *   POST /load          {"key": ID} with `Attestation: <base64 document>`: 200 and the code
  *                       only when the document verifies against the root and PCR policy;
  *                       401 without the header, 403 with the reason otherwise, then 404 for
@@ -21,10 +24,15 @@
 #include "err.h"
 #include "store.h"
 
+/* The default quota of the store (a size, as --quota takes it). */
+#define OYS_STORE_QUOTA_DEFAULT "1G"
+
 struct oys_storesrv_conf {
 	const struct oys_store *store;
 	const struct oys_attest_policy *policy; /* NULL or no PCRs: /load refuses every request */
-	const char *token;                      /* NULL: uploads need no token */
+	const char *token;                      /* NULL: uploads need no token (open uploads;
+	                                           the caller decides that is wanted) */
+	unsigned long long quota;               /* most bytes of code the store holds; 0: none */
 	size_t max_size;                        /* largest upload; 0: OYS_CODE_MAX_DEFAULT */
 	int timeout_ms;                         /* for the whole request to arrive; 0: 30 s */
 };

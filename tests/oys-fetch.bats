@@ -96,7 +96,7 @@ start_attested_store() {
 	curl -sS --max-time 10 -o "$T/doc" "$ATT_URL/attestation/raw"
 	ROOT_PEM=$OYS_RUNTIME_DIR/attest-dev/root.pem
 	PCR0=$(oys-attest verify --root "$ROOT_PEM" <"$T/doc" | jq -r '.pcrs["0"]')
-	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
+	start_store --open-uploads --root "$ROOT_PEM" --pcr "0=$PCR0"
 }
 
 @test "from a storage server: the document from a file, from stdin, or fetched from the attestation server" {
@@ -150,7 +150,7 @@ start_attested_store() {
 	run -69 oys-fetch "$id" --store "$URL" --attestation "$T/doc"
 	[ ! -e "$OYS_RUNTIME_DIR/cache/code/$id" ]
 	# --cache DIR puts it elsewhere
-	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
+	start_store --open-uploads --root "$ROOT_PEM" --pcr "0=$PCR0"
 	oys-fetch "$id" --store "$URL" --attestation "$T/doc" --cache "$T/mycache" >/dev/null
 	[ -f "$T/mycache/$id" ]
 }

@@ -8,7 +8,8 @@ teardown() { common_teardown; }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 # The files of the store that look like code (what a reader could be served).
-code_files() { find "$OYS_STORE" -maxdepth 1 -type f -printf '%f\n' | sort; }
+# (Not .lock, the server's writer lock, nor anything else whose name is not a code id.)
+code_files() { find "$OYS_STORE" -maxdepth 1 -type f -regextype egrep -regex '.*/[0-9a-f]{64}' -printf '%f\n' | sort; }
 
 @test "put prints the SHA-256 of the code, get gives the same bytes back" {
 	head -c 100000 /dev/urandom >blob
@@ -185,6 +186,8 @@ start_store() {
 
 # req ARGS...: curl printing the body then the status on its own line.
 req() { curl -sS --max-time 10 -w '\n%{http_code}' "$@"; }
+# statuses FILE...: the status of each answer saved from req, one per line.
+statuses() { local f; for f; do tail -n1 "$f"; echo; done; }
 
 @test "serve: upload, with the operator token when one is set" {
 	echo s3cret >token
@@ -231,19 +234,113 @@ req() { curl -sS --max-time 10 -w '\n%{http_code}' "$@"; }
 	[ -z "$output" ]
 }
 
-@test "serve: OYS_STORE_TOKEN sets the token; without one, uploads are open" {
+@test "serve: OYS_STORE_TOKEN sets the token; without one it refuses to start, unless --open-uploads" {
 	OYS_STORE_TOKEN=tok start_store
 	run -0 req --data-binary 'x' "$URL/code"
 	[ "${lines[1]}" = 401 ]
 	run -0 req -H 'Authorization: Bearer tok' --data-binary 'x' "$URL/code"
 	[ "${lines[1]}" = 201 ]
-	start_store
+	# no token: the server does not start (inetd-style: nothing is read, nothing answered)
+	run -78 --separate-stderr oys-store serve <<<$'POST /code HTTP/1.1\r\nContent-Length: 1\r\n\r\ny'
+	[ "$stderr" = "oys-store: no upload token: give --token-file or OYS_STORE_TOKEN (or --open-uploads to let anyone upload)" ]
+	[ -z "$output" ]
+	port=$(oys-port)
+	run -78 --separate-stderr timeout 10 oys-store serve --listen "127.0.0.1:$port"
+	[ "$stderr" = "oys-store: no upload token: give --token-file or OYS_STORE_TOKEN (or --open-uploads to let anyone upload)" ]
+	run -64 --separate-stderr env OYS_STORE_TOKEN=tok oys-store serve --open-uploads
+	[ "$stderr" = "oys-store: --open-uploads and an upload token (--token-file, OYS_STORE_TOKEN) exclude each other (see oys-store --help)" ]
+	# the operator says so: anyone may upload
+	start_store --open-uploads
 	run -0 req --data-binary 'y' "$URL/code"
 	[ "${lines[1]}" = 201 ]
 }
 
+@test "serve: without the token an existing name is never re-pointed (409); with it, it is" {
+	echo 'v1' >v1.js
+	echo 'v2' >v2.js
+	id1=$(oys-store put --name app v1.js)
+	id2=$(sha v2.js)
+	start_store --open-uploads
+	run -0 req --data-binary @v2.js "$URL/code?name=app"
+	[ "${lines[1]}" = 409 ]
+	[ "$(jq -r .error.code <<<"${lines[0]}")" = name_taken ]
+	[ "$(jq -r .error.message <<<"${lines[0]}")" = "name app already points to $id1; this server takes uploads without a token, so it re-points no name (the operator does, with a token)" ]
+	[ "$(oys-store name app)" = "$id1" ]
+	[ "$(code_files)" = "$id1" ] # refused whole: the code is not stored either
+	# the same code under its own name again is harmless; a new name is taken
+	run -0 req --data-binary @v1.js "$URL/code?name=app"
+	[ "${lines[1]}" = 201 ]
+	run -0 req --data-binary @v2.js "$URL/code?name=next"
+	[ "${lines[1]}" = 201 ]
+	[ "$(oys-store name next)" = "$id2" ]
+	# oys-store put to the server reports the refusal
+	echo 'v3' >v3.js
+	run -77 --separate-stderr oys-store put --store "$URL" --name app v3.js
+	[ "$stderr" = "oys-store: storage server $URL refused the upload: name app already points to $id1; this server takes uploads without a token, so it re-points no name (the operator does, with a token)" ]
+	# concurrent anonymous uploads claiming one new name: exactly one gets it
+	pids=()
+	for i in $(seq 1 8); do
+		echo "c $i" >"c$i.js"
+		req --data-binary @"c$i.js" "$URL/code?name=race" >"race.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}" # (not the servers)
+	[ "$(statuses race.* | grep -c '^201$')" = 1 ]
+	[ "$(statuses race.* | grep -c '^409$')" = 7 ]
+	winner=$(grep -l '^201$' race.* | sed 's/race\.//')
+	[ "$(oys-store name race)" = "$(sha "c$winner.js")" ]
+	# with the token, the operator re-points
+	echo s3cret >token
+	start_store --token-file "$T/token"
+	run -0 req -H 'Authorization: Bearer s3cret' --data-binary @v2.js "$URL/code?name=app"
+	[ "${lines[1]}" = 201 ]
+	[ "$(oys-store name app)" = "$id2" ]
+}
+
+@test "serve: a store quota: uploads beyond it get 507, code already there is harmless" {
+	head -c 6000 /dev/urandom >a
+	head -c 6000 /dev/urandom >b
+	start_store --open-uploads --quota 10K
+	run -0 req --data-binary @a "$URL/code"
+	[ "${lines[1]}" = 201 ]
+	run -0 req --data-binary @b "$URL/code"
+	[ "${lines[1]}" = 507 ]
+	[ "$(jq -r .error.code <<<"${lines[0]}")" = store_full ]
+	[ "$(jq -r .error.message <<<"${lines[0]}")" = "the store is full: 6000 of its 10240 bytes are used, the upload needs 6000" ]
+	[ "$(code_files)" = "$(sha a)" ]
+	run -0 req --data-binary @a "$URL/code" # already there: takes nothing
+	[ "${lines[1]}" = 201 ]
+	run -69 --separate-stderr oys-store put --store "$URL" b
+	[ "$stderr" = "oys-store: storage server $URL: HTTP 507: the store is full: 6000 of its 10240 bytes are used, the upload needs 6000" ]
+	# concurrent uploads cannot together pass the quota: 3 of 8 pieces of 3000 bytes fit in 10K
+	rm -rf "$OYS_STORE"
+	pids=()
+	for i in $(seq 1 8); do
+		head -c 3000 /dev/urandom >"p$i"
+		req --data-binary @"p$i" "$URL/code" >"put.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ "$(statuses put.* | grep -c '^201$')" = 3 ]
+	[ "$(statuses put.* | grep -c '^507$')" = 5 ]
+	[ "$(code_files | wc -l)" = 3 ]
+	# from the environment; a bad one is a configuration error
+	rm -rf "$OYS_STORE"
+	OYS_STORE_QUOTA=4K start_store --open-uploads
+	run -0 req --data-binary @a "$URL/code"
+	[ "${lines[1]}" = 507 ]
+	run -78 --separate-stderr env OYS_STORE_QUOTA=lots oys-store serve --open-uploads </dev/null
+	[ "$stderr" = "oys-store: OYS_STORE_QUOTA 'lots' is not a size (like 512M, 1G, 0 for no limit)" ]
+	run -64 --separate-stderr oys-store serve --open-uploads --quota lots </dev/null
+	[ "$stderr" = "oys-store: --quota: 'lots' is not a size (like 65536, 512K, 128M, 1G) (see oys-store --help)" ]
+	# 0: no limit
+	start_store --open-uploads --quota 0
+	run -0 req --data-binary @b "$URL/code"
+	[ "${lines[1]}" = 201 ]
+}
+
 @test "serve: limits and malformed requests get 413, 400, 404, 405" {
-	start_store --max-size 1K
+	start_store --open-uploads --max-size 1K
 	head -c 2048 /dev/urandom >two-k
 	run -0 req --data-binary @two-k "$URL/code"
 	[ "${lines[1]}" = 413 ]
@@ -284,7 +381,7 @@ req() { curl -sS --max-time 10 -w '\n%{http_code}' "$@"; }
 
 @test "serve --listen answers without socat" {
 	PORT=$(oys-port)
-	start_bg "$T/store.log" oys-store serve --listen "127.0.0.1:$PORT"
+	start_bg "$T/store.log" oys-store serve --open-uploads --listen "127.0.0.1:$PORT"
 	wait_port "$PORT"
 	run -0 curl -sS --max-time 10 --data-binary 'hello' "http://127.0.0.1:$PORT/code"
 	[ "$(jq -r .code_id <<<"$output")" = "$(printf hello | sha256sum | cut -d' ' -f1)" ]
@@ -293,8 +390,10 @@ req() { curl -sS --max-time 10 -w '\n%{http_code}' "$@"; }
 # ---- /load: code only against a verified attestation document ----
 
 # A development attestation server (oys-attest serve --dev) on $APORT; its root certificate
-# and the PCR0 of its documents in ROOT_PEM and PCR0; one document in $T/doc.
+# and the PCR0 of its documents in ROOT_PEM and PCR0; one document in $T/doc; the operator's
+# upload token in $T/token.
 start_attest() {
+	echo op >"$T/token"
 	APORT=$(oys-port)
 	start_bg "$T/attest.log" oys-attest serve --dev --listen "127.0.0.1:$APORT"
 	wait_port "$APORT"
@@ -315,7 +414,7 @@ load_code() { # load_code ID [curl args]: POST /load with $T/doc
 	head -c 5000 /dev/urandom >blob
 	printf '\0\0' >>blob
 	id=$(oys-store put blob)
-	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
 	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
 	[ "$output" = $'\n200' ]
 	cmp blob "$T/loaded"
@@ -328,13 +427,13 @@ load_code() { # load_code ID [curl args]: POST /load with $T/doc
 	start_attest
 	id=$(oys-store put "$EXAMPLES/factors.js")
 	other=$(printf 'ab%.0s' $(seq 1 48))
-	start_store --root "$ROOT_PEM" --pcr "0=$other"
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$other"
 	run -0 load_code "$id"
 	[ "${lines[-1]}" = 401 ]
 	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
 	[ "${lines[-1]}" = 403 ]
 	[ "$(jq -r .error.message "$T/loaded")" = "attestation refused: pcr 0 mismatch" ]
-	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
 	# flip one byte near the end (in the signature)
 	size=$(stat -c %s "$T/doc")
 	cp "$T/doc" tampered
@@ -360,12 +459,12 @@ load_code() { # load_code ID [curl args]: POST /load with $T/doc
 @test "serve /load: without a PCR policy every document is refused" {
 	start_attest
 	id=$(oys-store put "$EXAMPLES/factors.js")
-	start_store --root "$ROOT_PEM"
+	start_store --token-file "$T/token" --root "$ROOT_PEM"
 	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
 	[ "${lines[-1]}" = 403 ]
 	[ "$(jq -r .error.message "$T/loaded")" = "attestation refused: no PCR policy is configured on this server" ]
 	# the policy from the environment
-	OYS_ATTEST_ROOT=$ROOT_PEM OYS_ATTEST_PCRS="0=$PCR0" start_store
+	OYS_STORE_TOKEN=op OYS_ATTEST_ROOT=$ROOT_PEM OYS_ATTEST_PCRS="0=$PCR0" start_store
 	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
 	[ "${lines[-1]}" = 200 ]
 }
