@@ -157,7 +157,7 @@ add_host_addr() {
 # start_host_sink: the sink of start_sink on HOST_ADDR instead of 127.0.0.1.
 start_host_sink() {
 	HOST_SINK_PORT=$(oys-port)
-	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\n' >"$T/host-sink.sh"
+	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\nsleep 0.2\n' >"$T/host-sink.sh"
 	chmod +x "$T/host-sink.sh"
 	start_bg "$T/host-sink.log" socat -d -d "TCP-LISTEN:$HOST_SINK_PORT,bind=$HOST_ADDR,reuseaddr,fork" "EXEC:$T/host-sink.sh"
 	wait_for 10 bash -c "exec 3<>/dev/tcp/$HOST_ADDR/$HOST_SINK_PORT" 2>/dev/null
