@@ -12,7 +12,8 @@
 
 static const char usage[] =
 	"usage: oys-fetch CODE_ID [--store DIR|URL] [--attestation FILE|-] [--attestation-url URL]\n"
-	"                 [--rpc URL] [--contract ADDR] [-o FILE] [--cache DIR | --no-cache]\n"
+	"                 [--rpc URL] [--contract ADDR] [--confirmations N] [-o FILE]\n"
+	"                 [--cache DIR | --no-cache]\n"
 	"                 [--timeout S] [--max-size SIZE]\n"
 	"\n"
 	"Prints the code named by CODE_ID, verified:\n"
@@ -20,7 +21,8 @@ static const char usage[] =
 	"                     server (POST URL/load with the attestation document); what arrives\n"
 	"                     must hash to the id, or it is refused and nothing is written\n"
 	"  0x + 64 hex digits a transaction whose calldata holds the code (eth_getTransactionByHash\n"
-	"                     over JSON-RPC; it must be sent to the code contract)\n"
+	"                     over JSON-RPC: its fields must hash to the id, it must be sent\n"
+	"                     to the code contract, not reverted, and confirmed)\n"
 	"\n"
 	"  -s, --store DIR|URL        a store directory or a storage server URL\n"
 	"                             (default $OYS_STORE, then /var/lib/oys/code)\n"
@@ -30,6 +32,8 @@ static const char usage[] =
 	"                             then http://127.0.0.1:1300)\n"
 	"  -r, --rpc URL              JSON-RPC endpoint for transaction ids (default $OYS_RPC_URL)\n"
 	"  -c, --contract ADDR        the code contract (default $OYS_CODE_CONTRACT)\n"
+	"  -k, --confirmations N      blocks the transaction's block needs, counting itself\n"
+	"                             (default $OYS_CHAIN_CONFIRMATIONS, then 12); fewer: 75\n"
 	"  -o, --output FILE          write the code to FILE (atomically, mode 0600)\n"
 	"  -C, --cache DIR            cache of fetched code (default $OYS_RUNTIME_DIR/cache/code)\n"
 	"  -N, --no-cache             neither read nor fill the cache\n"
@@ -38,7 +42,8 @@ static const char usage[] =
 	"  -h, --help                 this text\n"
 	"      --version              the version\n"
 	"\n"
-	"Environment: OYS_STORE, OYS_ATTESTATION_URL, OYS_RPC_URL, OYS_CODE_CONTRACT, OYS_RUNTIME_DIR.\n";
+	"Environment: OYS_STORE, OYS_ATTESTATION_URL, OYS_RPC_URL, OYS_CODE_CONTRACT,\n"
+	"OYS_CHAIN_CONFIRMATIONS, OYS_RUNTIME_DIR.\n";
 
 static const struct option longopts[] = {
 	{"store", required_argument, NULL, 's'},
@@ -46,6 +51,7 @@ static const struct option longopts[] = {
 	{"attestation-url", required_argument, NULL, 'A'},
 	{"rpc", required_argument, NULL, 'r'},
 	{"contract", required_argument, NULL, 'c'},
+	{"confirmations", required_argument, NULL, 'k'},
 	{"output", required_argument, NULL, 'o'},
 	{"cache", required_argument, NULL, 'C'},
 	{"no-cache", no_argument, NULL, 'N'},
@@ -56,11 +62,11 @@ static const struct option longopts[] = {
 
 static const struct oys_complete complete[] = {
 	{"store", ":dir"}, {"attestation", ":file"}, {"output", ":file"}, {"cache", ":dir"},
-	{"timeout", "5 10 30 60"}, {"max-size", "1M 16M 64M"},
+	{"timeout", "5 10 30 60"}, {"max-size", "1M 16M 64M"}, {"confirmations", "1 2 6 12 64"},
 	{0},
 };
 
-static const struct oys_cmd cmd = {NULL, usage, "s:a:A:r:c:o:C:Nt:m:", longopts, complete, NULL};
+static const struct oys_cmd cmd = {NULL, usage, "s:a:A:r:c:k:o:C:Nt:m:", longopts, complete, NULL};
 static const struct oys_tool tool = {NULL, &cmd, 1, NULL};
 
 int main(int argc, char **argv)
@@ -68,7 +74,7 @@ int main(int argc, char **argv)
 	struct oys_opt o;
 	struct oys_err e = {0};
 	struct oys_fetch_opts f = {0};
-	const char *output = NULL, *att_file = NULL;
+	const char *output = NULL, *att_file = NULL, *confirm = NULL;
 	int opt;
 
 	oys_opt_init(&o, argc, argv, &tool);
@@ -83,6 +89,7 @@ int main(int argc, char **argv)
 				oys_usage_error("--contract: '%s' is not an address (0x and 40 hex digits)", optarg);
 			f.contract = optarg;
 			break;
+		case 'k': confirm = optarg; break;
 		case 'o': output = optarg; break;
 		case 'C': f.cache_dir = optarg; break;
 		case 'N': f.no_cache = 1; break;
@@ -92,6 +99,8 @@ int main(int argc, char **argv)
 	}
 	if (optind + 1 != o.argc)
 		oys_usage_error(optind < o.argc ? "one CODE_ID only" : "missing CODE_ID");
+	if ((confirm = oys_conf(confirm, "OYS_CHAIN_CONFIRMATIONS", NULL)))
+		f.confirmations = (unsigned)oys_opt_long("--confirmations", confirm, 1, 1000000);
 	const char *id = o.argv[optind];
 	oys_opt_free(&o);
 	/* The id is checked before it goes anywhere near a path or a URL. */

@@ -36,6 +36,8 @@ static const char usage[] =
 	"      --attestation-url U the attestation server (OYS_ATTESTATION_URL)\n"
 	"      --rpc URL           JSON-RPC for 0x transaction ids (OYS_RPC_URL)\n"
 	"      --contract ADDR     the code contract (OYS_CODE_CONTRACT)\n"
+	"      --confirmations N   blocks a code transaction needs, counting its own\n"
+	"                          (OYS_CHAIN_CONFIRMATIONS, default 12)\n"
 	"  -O, --outbound POLICY   the function's fetch(): none, public or CIDRs (OYS_OUTBOUND)\n"
 	"  -d, --compat-date D     workerd compatibility date (OYS_COMPAT_DATE)\n"
 	"  -f, --compat-flag F     a compatibility flag, repeatable\n"
@@ -49,7 +51,7 @@ static const char usage[] =
 	"cgroup or storage down, 75 timeout, 77 attestation refused, 137 killed for memory,\n"
 	"128+N crashed by signal N, 70 other failures. Environment: OYS_RUNTIME_DIR, OYS_WORKERD.\n";
 
-enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP };
+enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP, O_CONFIRM };
 
 static const struct option longopts[] = {
 	{"timeout", required_argument, NULL, 't'},
@@ -68,6 +70,7 @@ static const struct option longopts[] = {
 	{"attestation-url", required_argument, NULL, O_ATTEST},
 	{"rpc", required_argument, NULL, O_RPC},
 	{"contract", required_argument, NULL, O_CONTRACT},
+	{"confirmations", required_argument, NULL, O_CONFIRM},
 	{"outbound", required_argument, NULL, 'O'},
 	{"compat-date", required_argument, NULL, 'd'},
 	{"compat-flag", required_argument, NULL, 'f'},
@@ -121,7 +124,7 @@ int main(int argc, char **argv)
 	char *header_copies[MAX_LIST];
 	const char *flags[MAX_LIST];
 	size_t nheaders = 0, nflags = 0;
-	const char *method = NULL, *path = "/", *timeout = NULL;
+	const char *method = NULL, *path = "/", *timeout = NULL, *confirm = NULL;
 	int include = 0, json = 0, c;
 
 	oys_opt_init(&o, argc, argv, &tool);
@@ -168,6 +171,7 @@ int main(int argc, char **argv)
 		case O_ATTEST: ro.attestation_url = optarg; break;
 		case O_RPC: ro.rpc_url = optarg; break;
 		case O_CONTRACT: ro.contract = optarg; break;
+		case O_CONFIRM: confirm = optarg; break;
 		case 'O': ro.outbound = optarg; break;
 		case 'd': ro.compat_date = optarg; break;
 		case 'f':
@@ -189,6 +193,8 @@ int main(int argc, char **argv)
 	timeout = oys_conf(timeout, "OYS_TIMEOUT", NULL);
 	if (timeout)
 		ro.timeout_ms = (int)(oys_opt_double("--timeout", timeout, 0.001, 86400) * 1000);
+	if ((confirm = oys_conf(confirm, "OYS_CHAIN_CONFIRMATIONS", NULL)))
+		ro.confirmations = (unsigned)oys_opt_long("--confirmations", confirm, 1, 1000000);
 	oys_opt_free(&o);
 
 	/* INPUT is JSON: checked here, sent byte for byte. */

@@ -42,6 +42,7 @@ static const char usage[] =
 	"      --version           the version\n"
 	"\n"
 	"Also read: OYS_RUNTIME_DIR, OYS_ATTESTATION_URL, OYS_RPC_URL, OYS_CODE_CONTRACT,\n"
+	"OYS_CHAIN_CONFIRMATIONS,\n"
 	"OYS_COMPAT_DATE, OYS_WORKERD, OYS_ADMIN_TOKEN (required for /unregister and /register\n"
 	"from anywhere but loopback). One JSON log line per request goes to stderr.\n";
 
@@ -137,6 +138,9 @@ int main(int argc, char **argv)
 	}
 	if ((grace = oys_conf(grace, "OYS_DRAIN_GRACE", NULL)))
 		so.drain_grace_ms = (int)(oys_opt_double("--drain-grace", grace, 0, 3600) * 1000);
+	const char *confirm = oys_conf(NULL, "OYS_CHAIN_CONFIRMATIONS", NULL);
+	if (confirm)
+		so.run.confirmations = (unsigned)oys_opt_long("OYS_CHAIN_CONFIRMATIONS", confirm, 1, 1000000);
 	so.admin_token = getenv("OYS_ADMIN_TOKEN");
 	so.in = STDIN_FILENO;
 	so.out = STDOUT_FILENO;

@@ -132,8 +132,10 @@ static int fetch_tx(const char *tx, const struct oys_fetch_opts *o, size_t max,
 		set_info(o, "cache", id);
 		return 0;
 	}
+	/* Only what verified reaches the cache: oys_chain_fetch() checks the transaction hash,
+	 * the receipt and the confirmations before it returns the code. */
 	size_t start = code->len;
-	struct oys_chain_opts co = {o->rpc_url, o->contract, o->timeout_ms, max};
+	struct oys_chain_opts co = {o->rpc_url, o->contract, o->timeout_ms, max, o->confirmations};
 	int rc = oys_chain_fetch(tx, &co, code, e);
 	if (rc)
 		return rc;

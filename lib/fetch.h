@@ -33,6 +33,8 @@ struct oys_fetch_opts {
 	const char *attestation_url; /* $OYS_ATTESTATION_URL, then http://127.0.0.1:1300 */
 	const char *rpc_url;         /* $OYS_RPC_URL; unset: transaction ids are refused (78) */
 	const char *contract;        /* $OYS_CODE_CONTRACT */
+	unsigned confirmations;      /* blocks on a transaction's, counting it (chain.h); 0: the
+	                                default, OYS_CHAIN_CONFIRMATIONS_DEFAULT */
 	const char *cache_dir;       /* NULL: $OYS_RUNTIME_DIR/cache/code */
 	int no_cache;                /* neither read nor fill the cache */
 	long timeout_ms;             /* each network request; 0: 30 s */
@@ -47,8 +49,8 @@ struct oys_fetch_opts {
  *                 calldata, code larger than max_size
  *   OYS_EUNAVAIL  the storage server, attestation server or RPC cannot be reached or fails
  *   OYS_ENOPERM   the storage server refused the attestation document; a transaction sent
- *                 to another contract
- *   OYS_ETEMPFAIL a timeout; a transaction not yet in a block
+ *                 to another contract, or reverted
+ *   OYS_ETEMPFAIL a timeout; a transaction not yet in a block, or not confirmed enough
  *   OYS_ECONFIG   no RPC or contract for a transaction id; a bad store setting */
 int oys_fetch_code(const char *code_id, const struct oys_fetch_opts *o, struct oys_buf *code,
                    struct oys_err *e);

@@ -31,6 +31,7 @@ struct oys_run_opts {
 	const char *attestation_url;  /* NULL: $OYS_ATTESTATION_URL or the default */
 	const char *rpc_url;          /* NULL: $OYS_RPC_URL */
 	const char *contract;         /* NULL: $OYS_CODE_CONTRACT */
+	unsigned confirmations;       /* of a code transaction; 0: the default (chain.h) */
 
 	/* config (oys-capnp) */
 	const char *outbound;         /* NULL: $OYS_OUTBOUND or none */

@@ -289,3 +289,122 @@ serve_raw() {
 	run -69 --separate-stderr oys-fetch "$tx"
 	[ -z "$output" ]
 }
+
+@test "chain: legacy (EIP-155), EIP-2930 and EIP-1559 transactions all verify by their recomputed hash" {
+	start_anvil
+	al='[{"address":"'$CONTRACT'","storageKeys":["0x'$(printf '0%.0s' {1..63})'1"]},{"address":"0x0000000000000000000000000000000000000001","storageKeys":[]}]'
+	tx0=$(send_code "$EXAMPLES/factors.js" "$CONTRACT" --legacy)
+	tx1=$(send_code "$EXAMPLES/factors.js" "$CONTRACT" --legacy --access-list "$al")
+	tx2=$(send_code "$EXAMPLES/factors.js" "$CONTRACT")
+	tx3=$(send_code "$EXAMPLES/factors-sw.js" "$CONTRACT" --access-list "$al" --value 12345)
+	for t in "$tx0:0x0" "$tx1:0x1" "$tx2:0x2" "$tx3:0x2"; do
+		[ "$("$CAST" tx --rpc-url "$RPC" "${t%:*}" --json | jq -r .type)" = "${t#*:}" ]
+	done
+	for t in "$tx0" "$tx1" "$tx2"; do
+		oys-fetch "$t" --no-cache | cmp - "$EXAMPLES/factors.js"
+	done
+	oys-fetch "$tx3" --no-cache | cmp - "$EXAMPLES/factors-sw.js"
+}
+
+@test "chain: a reverted transaction's calldata is refused (77), and nothing is cached" {
+	start_anvil
+	reverter=0x000000000000000000000000000000000000dEaD # code: PUSH1 0 PUSH1 0 REVERT
+	"$CAST" rpc --rpc-url "$RPC" anvil_setCode "$reverter" 0x60006000fd >/dev/null
+	tx=$(send_code "$EXAMPLES/factors.js" "$reverter" --gas-limit 1000000 || true)
+	[ "$("$CAST" receipt --rpc-url "$RPC" "$tx" --json | jq -r .status)" = 0x0 ]
+	run -77 --separate-stderr oys-fetch "$tx" --contract "$reverter" -o out.js
+	[ "$stderr" = "oys-fetch: transaction $tx reverted (receipt status 0x0): its calldata is not stored code" ]
+	[ -z "$output" ]
+	[ ! -e out.js ]
+	[ -z "$(find "$OYS_RUNTIME_DIR" -path '*cache*' -type f)" ]
+}
+
+@test "chain: the confirmations are honoured (75 until enough blocks are on top), 12 by default" {
+	start_anvil
+	tx=$(send_code "$EXAMPLES/factors.js")
+	run -75 --separate-stderr env OYS_CHAIN_CONFIRMATIONS=3 oys-fetch "$tx"
+	[ "$stderr" = "oys-fetch: transaction $tx has 1 confirmation of the 3 required: try again later" ]
+	[ -z "$output" ]
+	"$CAST" rpc --rpc-url "$RPC" anvil_mine 1 >/dev/null
+	run -75 --separate-stderr env OYS_CHAIN_CONFIRMATIONS=3 oys-fetch "$tx"
+	[ "$stderr" = "oys-fetch: transaction $tx has 2 confirmations of the 3 required: try again later" ]
+	[ -z "$(find "$OYS_RUNTIME_DIR" -path '*cache*' -type f)" ] # not cached while refused
+	# the flag beats the variable
+	run -0 --separate-stderr env OYS_CHAIN_CONFIRMATIONS=3 oys-fetch "$tx" --confirmations 2 --no-cache
+	"$CAST" rpc --rpc-url "$RPC" anvil_mine 1 >/dev/null
+	OYS_CHAIN_CONFIRMATIONS=3 oys-fetch "$tx" --no-cache | cmp - "$EXAMPLES/factors.js"
+	# the default is 12
+	unset OYS_CHAIN_CONFIRMATIONS
+	run -75 --separate-stderr oys-fetch "$tx" --no-cache
+	[ "$stderr" = "oys-fetch: transaction $tx has 3 confirmations of the 12 required: try again later" ]
+	"$CAST" rpc --rpc-url "$RPC" anvil_mine 9 >/dev/null
+	oys-fetch "$tx" | cmp - "$EXAMPLES/factors.js"
+	run -64 --separate-stderr oys-fetch "$tx" --confirmations 0
+	[ "$stderr" = "oys-fetch: --confirmations: '0' is not a whole number from 1 to 1000000 (see oys-fetch --help)" ]
+}
+
+# start_liar [VAR=VALUE...]: a JSON-RPC proxy in front of anvil (socat + a script) on LIAR that
+# lies in eth_getTransactionByHash: LIE_INPUT replaces the calldata, LIE_TO the recipient;
+# SWAP_FROM/SWAP_TO asks anvil for another transaction than the one asked for and answers it
+# (and its receipt) under the asked-for hash.
+start_liar() {
+	local port
+	port=$(oys-port)
+	cat >"$T/liar.sh" <<-'EOF'
+		#!/bin/bash
+		len=0
+		while IFS= read -r line; do
+			line=${line%$'\r'}
+			[ -z "$line" ] && break
+			case ${line,,} in content-length:*) len=${line#*:}; len=${len// /} ;; esac
+		done
+		body=$(head -c "$len")
+		method=$(jq -r .method <<<"$body")
+		[ -n "${SWAP_FROM:-}" ] && body=${body//$SWAP_FROM/$SWAP_TO}
+		answer=$(curl -sS --max-time 10 -H 'Content-Type: application/json' --data-binary "$body" "$UPSTREAM")
+		answer=$(jq -c --arg m "$method" --arg input "${LIE_INPUT:-}" --arg to "${LIE_TO:-}" --arg from "${SWAP_FROM:-}" '
+			if $m == "eth_getTransactionByHash" and (.result | type) == "object" then
+				(if $input != "" then .result.input = $input else . end)
+				| (if $to != "" then .result.to = $to else . end)
+				| (if $from != "" then .result.hash = $from else . end)
+			elif $m == "eth_getTransactionReceipt" and (.result | type) == "object" and $from != "" then
+				.result.transactionHash = $from
+			else . end' <<<"$answer")
+		printf 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "${#answer}" "$answer"
+		sleep 0.2
+	EOF
+	chmod +x "$T/liar.sh"
+	start_bg "$T/liar.log" env UPSTREAM="$RPC" "$@" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/liar.sh"
+	wait_port "$port"
+	LIAR=http://127.0.0.1:$port
+}
+
+no_cache_entry() { [ -z "$(find "$OYS_RUNTIME_DIR" -path '*cache*' -type f)" ]; }
+
+@test "chain: an RPC that lies (calldata, recipient, another transaction) is refused (65), nothing cached" {
+	start_anvil
+	honest=$(send_code "$EXAMPLES/factors.js")
+	elsewhere=$(send_code "$EXAMPLES/factors-sw.js" 0x0000000000000000000000000000000000000bad)
+	evil=$("$CAST" calldata 'store(bytes)' "0x$(printf 'steal(process.env)' | od -An -v -tx1 | tr -d ' \n')")
+	# the calldata swapped for other code
+	start_liar LIE_INPUT="$evil"
+	run -65 --separate-stderr oys-fetch "$honest" --rpc "$LIAR" -o out.js
+	[[ $stderr == "oys-fetch: RPC $LIAR answered a transaction whose fields hash to 0x"*", not $honest: refused" ]]
+	[ -z "$output" ]
+	[ ! -e out.js ]
+	no_cache_entry
+	# code sent to another contract passed off as sent to the code contract
+	start_liar LIE_TO="${CONTRACT,,}"
+	run -65 --separate-stderr oys-fetch "$elsewhere" --rpc "$LIAR"
+	[[ $stderr == "oys-fetch: RPC $LIAR answered a transaction whose fields hash to 0x"*", not $elsewhere: refused" ]]
+	no_cache_entry
+	# another (real, valid) transaction answered under the hash asked for
+	start_liar SWAP_FROM="$elsewhere" SWAP_TO="$honest"
+	run -65 --separate-stderr oys-fetch "$elsewhere" --rpc "$LIAR"
+	[[ $stderr == "oys-fetch: RPC $LIAR answered a transaction whose fields hash to ${honest}, not $elsewhere: refused" ]]
+	no_cache_entry
+	# the proxy passes the truth on: the honest transaction through it verifies (and is cached)
+	start_liar
+	oys-fetch "$honest" --rpc "$LIAR" | cmp - "$EXAMPLES/factors.js"
+	[ -n "$(find "$OYS_RUNTIME_DIR" -path '*cache*' -type f)" ]
+}
