@@ -11,25 +11,24 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: oys-fetch CODE_ID [--store DIR|URL] [--attestation FILE|-] [--attestation-url URL]\n"
+	"usage: oys-fetch CODE_ID [--store DIR|URL] [--attestation-url URL]\n"
 	"                 [--rpc URL] [--contract ADDR] [--confirmations N] [-o FILE]\n"
 	"                 [--cache DIR | --no-cache]\n"
 	"                 [--timeout S] [--max-size SIZE]\n"
 	"\n"
 	"Prints the code named by CODE_ID, verified:\n"
 	"  64 hex digits      the SHA-256 of the code, from a store directory or a storage\n"
-	"                     server (POST URL/load with the attestation document); what arrives\n"
-	"                     must hash to the id, or it is refused and nothing is written\n"
+	"                     server (POST URL/challenge, a document carrying its nonce and a\n"
+	"                     fresh key of ours, POST URL/load: the code sealed to that key);\n"
+	"                     it must hash to the id, or it is refused and nothing is written\n"
 	"  0x + 64 hex digits a transaction whose calldata holds the code (eth_getTransactionByHash\n"
 	"                     over JSON-RPC: its fields must hash to the id, it must be sent\n"
 	"                     to the code contract, not reverted, and confirmed)\n"
 	"\n"
 	"  -s, --store DIR|URL        a store directory or a storage server URL\n"
 	"                             (default $OYS_STORE, then /var/lib/oys/code)\n"
-	"  -a, --attestation FILE|-   the attestation document for a storage server (raw, hex or\n"
-	"                             base64); default: fetched from the attestation server\n"
-	"  -A, --attestation-url URL  the attestation server (default $OYS_ATTESTATION_URL,\n"
-	"                             then http://127.0.0.1:1300)\n"
+	"  -A, --attestation-url URL  the attestation server, asked for a document per load\n"
+	"                             (default $OYS_ATTESTATION_URL, then http://127.0.0.1:1300)\n"
 	"  -r, --rpc URL              JSON-RPC endpoint for transaction ids (default $OYS_RPC_URL)\n"
 	"  -c, --contract ADDR        the code contract (default $OYS_CODE_CONTRACT)\n"
 	"  -k, --confirmations N      blocks the transaction's block needs, counting itself\n"
@@ -47,7 +46,6 @@ static const char usage[] =
 
 static const struct option longopts[] = {
 	{"store", required_argument, NULL, 's'},
-	{"attestation", required_argument, NULL, 'a'},
 	{"attestation-url", required_argument, NULL, 'A'},
 	{"rpc", required_argument, NULL, 'r'},
 	{"contract", required_argument, NULL, 'c'},
@@ -61,12 +59,12 @@ static const struct option longopts[] = {
 };
 
 static const struct oys_complete complete[] = {
-	{"store", ":dir"}, {"attestation", ":file"}, {"output", ":file"}, {"cache", ":dir"},
+	{"store", ":dir"}, {"output", ":file"}, {"cache", ":dir"},
 	{"timeout", "5 10 30 60"}, {"max-size", "1M 16M 64M"}, {"confirmations", "1 2 6 12 64"},
 	{0},
 };
 
-static const struct oys_cmd cmd = {NULL, usage, "s:a:A:r:c:k:o:C:Nt:m:", longopts, complete, NULL};
+static const struct oys_cmd cmd = {NULL, usage, "s:A:r:c:k:o:C:Nt:m:", longopts, complete, NULL};
 static const struct oys_tool tool = {NULL, &cmd, 1, NULL};
 
 int main(int argc, char **argv)
@@ -74,14 +72,13 @@ int main(int argc, char **argv)
 	struct oys_opt o;
 	struct oys_err e = {0};
 	struct oys_fetch_opts f = {0};
-	const char *output = NULL, *att_file = NULL, *confirm = NULL;
+	const char *output = NULL, *confirm = NULL;
 	int opt;
 
 	oys_opt_init(&o, argc, argv, &tool);
 	while ((opt = oys_getopt(&o, NULL)) != -1) {
 		switch (opt) {
 		case 's': f.store = optarg; break;
-		case 'a': att_file = optarg; break;
 		case 'A': f.attestation_url = optarg; break;
 		case 'r': f.rpc_url = optarg; break;
 		case 'c':
@@ -109,18 +106,11 @@ int main(int argc, char **argv)
 	if (f.cache_dir && f.no_cache)
 		oys_usage_error("--cache and --no-cache exclude each other");
 
-	struct oys_buf att = OYS_BUF_INIT, code = OYS_BUF_INIT;
-	if (att_file) {
-		if (oys_read_file(att_file, 1 << 20, &att, &e))
-			oys_die_err(&e);
-		f.attestation = att.data;
-		f.attestation_len = att.len;
-	}
+	struct oys_buf code = OYS_BUF_INIT;
 	if (oys_fetch_code(id, &f, &code, &e))
 		oys_die_err(&e);
 	if (oys_write_atomic(output ? output : "-", code.data, code.len, 0600, &e))
 		oys_die_err(&e);
 	oys_buf_free(&code);
-	oys_buf_free(&att);
 	return 0;
 }

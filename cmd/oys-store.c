@@ -34,8 +34,8 @@ static const char usage[] =
 	"  serve [--listen ADDR]         the storage server: one HTTP request on stdin/stdout\n"
 	"\n"
 	"Every command takes -s, --store DIR. See oys-store COMMAND --help.\n"
-	"Environment: OYS_STORE; serve also OYS_STORE_TOKEN, OYS_STORE_QUOTA, OYS_ATTEST_ROOT,\n"
-	"OYS_ATTEST_PCRS, OYS_ATTEST_MAX_AGE.\n";
+	"Environment: OYS_STORE; serve also OYS_STORE_TOKEN, OYS_STORE_QUOTA,\n"
+	"OYS_STORE_CHALLENGE_TTL, OYS_ATTEST_ROOT, OYS_ATTEST_PCRS, OYS_ATTEST_MAX_AGE.\n";
 
 static const char usage_put[] =
 	"usage: oys-store put [-s DIR|URL] [--name NAME] [--max-size SIZE] [--token-file FILE]\n"
@@ -85,14 +85,17 @@ static const char usage_name[] =
 static const char usage_serve[] =
 	"usage: oys-store serve [-s DIR] [--listen ADDR] [--root PEM] [--pcr N=HEX]...\n"
 	"                       [--max-age S] [--token-file FILE | --open-uploads]\n"
-	"                       [--max-size SIZE] [--quota SIZE]\n"
+	"                       [--max-size SIZE] [--quota SIZE] [--challenge-ttl S]\n"
 	"\n"
 	"Reads one HTTP request on stdin and answers on stdout (run it behind\n"
 	"socat TCP-LISTEN:PORT,fork EXEC:'oys-store serve'), or listens itself with --listen.\n"
-	"  POST /code     upload (body: the code; ?name=NAME); 201 {\"code_id\": ID}\n"
-	"  POST /load     {\"key\": ID} with header Attestation: <base64 document>: the code,\n"
-	"                 only when the document verifies against --root and the --pcr policy\n"
-	"  GET  /healthz  ok\n"
+	"  POST /code       upload (body: the code; ?name=NAME); 201 {\"code_id\": ID}\n"
+	"  POST /challenge  a fresh single-use nonce for one load: {\"nonce\": HEX, ...}\n"
+	"  POST /load       {\"key\": ID} with header Attestation: <base64 document>: the\n"
+	"                   code sealed to the document's public_key, only when the document\n"
+	"                   verifies against --root and the --pcr policy and carries a nonce\n"
+	"                   of ours, unused (it is used up)\n"
+	"  GET  /healthz    ok\n"
 	"\n"
 	STORE_HELP
 	"  -l, --listen ADDR     listen on ADDR (HOST:PORT or PORT on 127.0.0.1), fork per request\n"
@@ -109,10 +112,12 @@ static const char usage_serve[] =
 	"  -m, --max-size SIZE   largest upload (default 64M; 413 beyond)\n"
 	"  -q, --quota SIZE      most code the store holds; uploads beyond get 507 (default\n"
 	"                        $OYS_STORE_QUOTA, then " OYS_STORE_QUOTA_DEFAULT "; 0: no limit)\n"
-	"  -c, --max-children N  with --listen: requests served at once (default 64)\n";
+	"  -c, --max-children N  with --listen: requests served at once (default 64)\n"
+	"      --challenge-ttl S a challenge's nonce expires after S seconds (default\n"
+	"                        $OYS_STORE_CHALLENGE_TTL, then 60)\n";
 
 #define STORE_OPT {"store", required_argument, NULL, 's'}
-enum { O_OPEN_UPLOADS = 256 };
+enum { O_OPEN_UPLOADS = 256, O_CHALLENGE_TTL };
 
 static const struct option opts_put[] = {STORE_OPT, {"name", required_argument, NULL, 'n'},
                                          {"max-size", required_argument, NULL, 'm'},
@@ -130,6 +135,7 @@ static const struct option opts_serve[] = {
 	{"max-size", required_argument, NULL, 'm'},
 	{"max-children", required_argument, NULL, 'c'},
 	{"open-uploads", no_argument, NULL, O_OPEN_UPLOADS},
+	{"challenge-ttl", required_argument, NULL, O_CHALLENGE_TTL},
 	{"quota", required_argument, NULL, 'q'},
 	{0},
 };
@@ -140,7 +146,7 @@ static const struct oys_complete complete_files[] = {
 static const struct oys_complete complete_get[] = {{"store", ":dir"}, {"output", ":file"}, {0}};
 static const struct oys_complete complete_serve[] = {
 	{"store", ":dir"}, {"root", ":file"}, {"token-file", ":file"}, {"max-size", "1M 16M 64M"},
-	{"quota", "1G 10G 0"}, {0},
+	{"quota", "1G 10G 0"}, {"challenge-ttl", "10 30 60"}, {0},
 };
 static const struct oys_complete complete_store[] = {{"store", ":dir"}, {0}};
 
@@ -384,6 +390,7 @@ struct serve_opts {
 	const char *listen, *token_file;
 	unsigned long long quota;
 	size_t max;
+	long challenge_ttl;
 	int max_children, open_uploads, quota_set;
 };
 
@@ -418,7 +425,14 @@ static int cmd_serve(struct oys_opt *o, struct oys_attest_policy *pol, const cha
 	const char *q = oys_conf(NULL, "OYS_STORE_QUOTA", OYS_STORE_QUOTA_DEFAULT);
 	if (!so->quota_set && oys_parse_size(q, &quota) < 0)
 		oys_die(OYS_ECONFIG, "OYS_STORE_QUOTA '%.40s' is not a size (like 512M, 1G, 0 for no limit)", q);
-	struct oys_storesrv_conf c = {&store, pol, token, quota, so->max, 0};
+	long ttl = so->challenge_ttl;
+	const char *t = oys_conf(NULL, "OYS_STORE_CHALLENGE_TTL", NULL);
+	if (ttl == 0 && t)
+		ttl = oys_opt_long("OYS_STORE_CHALLENGE_TTL", t, 1, 86400);
+	struct oys_storesrv_conf c = {
+		.store = &store, .policy = pol, .token = token, .quota = quota, .max_size = so->max,
+		.challenge_ttl_s = ttl ? ttl : OYS_CHALLENGE_TTL_DEFAULT,
+	};
 	open_store(1);
 	signal(SIGPIPE, SIG_IGN);
 	int rc = so->listen ? oys_listen_fork(so->listen, so->max_children, &e) : 0;
@@ -469,6 +483,7 @@ int main(int argc, char **argv)
 			so.quota_set = 1;
 			break;
 		case O_OPEN_UPLOADS: so.open_uploads = 1; break;
+		case O_CHALLENGE_TTL: so.challenge_ttl = oys_opt_long("--challenge-ttl", optarg, 1, 86400); break;
 		}
 	}
 	if (max == 0)

@@ -1,8 +1,10 @@
 /* fetch.h: code by code_id, from wherever it lives, verified.
  *
  *  - a content hash (64 lowercase hex) comes from a store directory (read locally) or from a
- *    storage server URL (POST URL/load {"key": ID} with the header `Attestation: <base64>`,
- *    the enclave's attestation document); what arrives must hash to the id or it is refused;
+ *    storage server URL: POST URL/challenge gives a single-use nonce, the attestation server
+ *    a document carrying it and a fresh X25519 key of ours, POST URL/load {"key": ID} with
+ *    `Attestation: <base64 document>` the code sealed to that key (seal.h), opened here;
+ *    what it opens to must hash to the id or it is refused;
  *  - a transaction hash ("0x" + 64 hex) comes from the calldata of that transaction over
  *    JSON-RPC (chain.h), sent to the code contract.
  * Code from a server or a chain is kept in a cache (itself a store directory, so it is
@@ -27,10 +29,9 @@ struct oys_fetch_info {
 /* Every field may be left 0/NULL: the OYS_* variable named, then the default, is used. */
 struct oys_fetch_opts {
 	const char *store;           /* a directory or an http(s):// storage server; $OYS_STORE */
-	const char *attestation;     /* the attestation document for a storage server: raw CBOR,
-	                                hex or base64; NULL: fetched from the attestation server */
-	size_t attestation_len;
-	const char *attestation_url; /* $OYS_ATTESTATION_URL, then http://127.0.0.1:1300 */
+	const char *attestation_url; /* $OYS_ATTESTATION_URL, then http://127.0.0.1:1300: asked for
+	                                a document carrying the storage server's nonce and a fresh
+	                                key of ours (a given document could carry neither) */
 	const char *rpc_url;         /* $OYS_RPC_URL; unset: transaction ids are refused (78) */
 	const char *contract;        /* $OYS_CODE_CONTRACT */
 	unsigned confirmations;      /* blocks on a transaction's, counting it (chain.h); 0: the

@@ -387,11 +387,11 @@ statuses() { local f; for f; do tail -n1 "$f"; echo; done; }
 	[ "$(jq -r .code_id <<<"$output")" = "$(printf hello | sha256sum | cut -d' ' -f1)" ]
 }
 
-# ---- /load: code only against a verified attestation document ----
+# ---- /load: a challenge, then code sealed to the attested key ----
 
 # A development attestation server (oys-attest serve --dev) on $APORT; its root certificate
-# and the PCR0 of its documents in ROOT_PEM and PCR0; one document in $T/doc; the operator's
-# upload token in $T/token.
+# and the PCR0 of its documents in ROOT_PEM and PCR0; a document without nonce or key in
+# $T/doc; the operator's upload token in $T/token.
 start_attest() {
 	echo op >"$T/token"
 	APORT=$(oys-port)
@@ -403,68 +403,230 @@ start_attest() {
 	[ ${#PCR0} = 96 ]
 }
 
-load_code() { # load_code ID [curl args]: POST /load with $T/doc
-	local id=$1
-	shift
-	req -o "$T/loaded" "$@" --data-binary "{\"key\": \"$id\"}" "$URL/load"
+sealed() { node "$ROOT/tests/sealed-code.mjs" "$@"; }
+
+# challenge: a nonce from the storage server (NONCE), a fresh key pair of ours ($T/key, PUB),
+# and a document carrying both from the attestation server ($T/cdoc), as a fetcher does.
+challenge() {
+	run -0 req --data-binary '' "$URL/challenge"
+	[ "${lines[1]}" = 201 ]
+	NONCE=$(jq -r .nonce <<<"${lines[0]}")
+	[[ $NONCE =~ ^[0-9a-f]{64}$ ]]
+	[ "$(jq -r .expires_in <<<"${lines[0]}")" = "${1:-60}" ]
+	PUB=$(sealed keygen "$T/key")
+	curl -sS --max-time 10 -o "$T/cdoc" "http://127.0.0.1:$APORT/attestation/raw?nonce=$NONCE&public_key=$PUB"
+	oys-attest verify --root "$ROOT_PEM" --nonce "$NONCE" --public-key "$PUB" "$T/cdoc" >/dev/null
 }
 
-@test "serve /load: a document matching the policy gets the code, byte-exact" {
+load_code() { # load_code ID DOC [curl args]: POST /load with DOC, the answer in $T/loaded
+	local id=$1 doc=$2
+	shift 2
+	req -o "$T/loaded" -H "Attestation: $(base64 -w0 "$doc")" "$@" --data-binary "{\"key\": \"$id\"}" "$URL/load"
+}
+
+message() { jq -r .error.message "$T/loaded"; }
+
+@test "serve /load: challenge, a document with its nonce and our key, the code sealed to that key" {
 	start_attest
 	head -c 5000 /dev/urandom >blob
 	printf '\0\0' >>blob
 	id=$(oys-store put blob)
 	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	challenge
+	[ -f "$OYS_STORE/.nonces/$NONCE" ]
+	[ "$(stat -c %a "$OYS_STORE/.nonces")" = 700 ]
+	run -0 load_code "$id" "$T/cdoc" -D "$T/headers"
 	[ "$output" = $'\n200' ]
-	cmp blob "$T/loaded"
-	# an unknown id, asked for with a valid document, is 404
-	run -0 load_code "$(printf 'a%.0s' $(seq 1 64))" -H "Attestation: $(base64 -w0 "$T/doc")"
+	grep -qi '^content-type: application/vnd.oys.sealed-code' "$T/headers"
+	grep -qi '^x-oyster-sealed: 1' "$T/headers"
+	# version 1, the frame around the code: 1 + 32 + 12 + code + 16 bytes
+	[ "$(head -c 1 "$T/loaded" | od -An -tx1 | tr -d ' ')" = 01 ]
+	[ "$(stat -c %s "$T/loaded")" = $(($(stat -c %s blob) + 61)) ]
+	! cmp -s blob "$T/loaded"
+	sealed open "$T/key" "$NONCE" "$id" <"$T/loaded" | cmp - blob
+	# opened for another code id or another nonce, it does not open (the AAD binds both)
+	run ! sealed open "$T/key" "$NONCE" "$(printf 'a%.0s' {1..64})" <"$T/loaded"
+	run ! sealed open "$T/key" "$(printf 'b%.0s' {1..64})" "$id" <"$T/loaded"
+	# the nonce is used up; an unknown id, asked for with a fresh challenge, is 404
+	[ ! -e "$OYS_STORE/.nonces/$NONCE" ]
+	challenge
+	run -0 load_code "$(printf 'a%.0s' {1..64})" "$T/cdoc"
 	[ "${lines[-1]}" = 404 ]
+}
+
+@test "serve /load: the answer on the wire is not the code" {
+	start_attest
+	printf 'export default { fetch() { return new Response("OYS-PLAINTEXT-%s") } }\n' "$RANDOM$RANDOM" >marked.js
+	marker=$(grep -o 'OYS-PLAINTEXT-[0-9]*' marked.js)
+	id=$(oys-store put marked.js)
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	challenge
+	# a capture of everything the server sends, by socat between client and server
+	cport=$(oys-port)
+	start_bg "$T/capture.log" socat -R "$T/wire" "TCP-LISTEN:$cport,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$PORT"
+	wait_port "$cport"
+	run -0 req -o "$T/loaded" -H "Attestation: $(base64 -w0 "$T/cdoc")" --data-binary "{\"key\": \"$id\"}" \
+		"http://127.0.0.1:$cport/load"
+	[ "${lines[-1]}" = 200 ]
+	wait_for 10 grep -qa 'HTTP/1.1 200 OK' "$T/wire"
+	[ "$(stat -c %s "$T/wire")" -gt "$(stat -c %s marked.js)" ]
+	! grep -qa "$marker" "$T/wire"
+	! grep -qa 'export default' "$T/wire"
+	sealed open "$T/key" "$NONCE" "$id" <"$T/loaded" | grep -q "$marker"
+}
+
+@test "serve /load: a replayed document is refused (403), the nonce is used once" {
+	start_attest
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	challenge
+	run -0 load_code "$id" "$T/cdoc"
+	[ "${lines[-1]}" = 200 ]
+	cp "$T/cdoc" captured.doc
+	run -0 load_code "$id" captured.doc
+	[ "${lines[-1]}" = 403 ]
+	[ "$(message)" = "attestation refused: nonce was already used (a replayed document)" ]
+	run -0 load_code "$(printf 'a%.0s' {1..64})" captured.doc # no probing of ids with it either
+	[ "${lines[-1]}" = 403 ]
+	grep -q '"path":"/load","status":403,"code_id":"'"$id"'","error":"attestation refused: nonce was already used' "$T/store.log"
+}
+
+@test "serve /load: no nonce, a nonce never issued, no public key, a bad key: 403 with the reason" {
+	start_attest
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	run -0 load_code "$id" "$T/doc" # verifies, but carries neither
+	[ "${lines[-1]}" = 403 ]
+	[ "$(message)" = "attestation refused: the document carries no nonce (ask POST /challenge for one)" ]
+	never=$(head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n')
+	oys-attest issue --dev --nonce "$never" --public-key "$(printf 'ab%.0s' {1..32})" -o never.doc
+	run -0 load_code "$id" never.doc
+	[ "${lines[-1]}" = 403 ]
+	[ "$(message)" = "attestation refused: nonce was not issued by this server (or expired long ago)" ]
+	oys-attest issue --dev --nonce 0011 --public-key "$(printf 'ab%.0s' {1..32})" -o short.doc
+	run -0 load_code "$id" short.doc
+	[ "$(message)" = "attestation refused: nonce was not issued by this server (not 32 bytes)" ]
+	challenge
+	oys-attest issue --dev --nonce "$NONCE" -o nokey.doc
+	run -0 load_code "$id" nokey.doc
+	[ "${lines[-1]}" = 403 ]
+	[ "$(message)" = "attestation refused: the document carries no public_key to seal the code to" ]
+	oys-attest issue --dev --nonce "$NONCE" --public-key "04$(printf 'cd%.0s' {1..64})" -o p256.doc
+	run -0 load_code "$id" p256.doc
+	[ "$(message)" = "attestation refused: public_key is 65 bytes, not a 32-byte X25519 key" ]
+	# a key of small order agrees no secret: refused too
+	oys-attest issue --dev --nonce "$NONCE" --public-key "$(printf '00%.0s' {1..32})" -o zero.doc
+	run -0 load_code "$id" zero.doc
+	[ "${lines[-1]}" = 403 ]
+	[[ $(message) == "attestation refused: public_key: "* ]]
+	# the refusals before it did not use the nonce up... the small-order key did: a new one
+	challenge
+	run -0 load_code "$id" "$T/cdoc"
+	[ "${lines[-1]}" = 200 ]
+	sealed open "$T/key" "$NONCE" "$id" <"$T/loaded" | cmp - "$EXAMPLES/factors.js"
+}
+
+@test "serve /load: an expired nonce is refused; expired nonces are swept" {
+	start_attest
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0" --challenge-ttl 1
+	challenge 1
+	sleep 2.5 # the nonce's life is 1 s: 2.5 s later it is over
+	run -0 load_code "$id" "$T/cdoc"
+	[ "${lines[-1]}" = 403 ]
+	[[ $(message) =~ ^attestation\ refused:\ nonce\ expired\ \(issued\ [23]\ s\ ago,\ a\ challenge\ lasts\ 1\ s\)$ ]]
+	# OYS_STORE_CHALLENGE_TTL sets it too; the sweep on the next challenge removes what is old
+	OYS_STORE_CHALLENGE_TTL=7 start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0" --max-age 1
+	touch -d '-1 hour' "$OYS_STORE/.nonces/"*
+	challenge 7
+	[ "$(ls "$OYS_STORE/.nonces")" = "$NONCE" ] || { ls -la --time-style=full-iso "$OYS_STORE/.nonces"; date; return 1; }
+}
+
+@test "serve /load: two concurrent loads with one nonce: exactly one gets the code" {
+	start_attest
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	challenge
+	pids=()
+	for i in $(seq 1 8); do
+		req -o "loaded.$i" -H "Attestation: $(base64 -w0 "$T/cdoc")" --data-binary "{\"key\": \"$id\"}" \
+			"$URL/load" >"status.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ "$(statuses status.* | grep -c '^200$')" = 1 ]
+	[ "$(statuses status.* | grep -c '^403$')" = 7 ]
+	winner=$(grep -l '^200$' status.* | sed 's/status\.//')
+	sealed open "$T/key" "$NONCE" "$id" <"loaded.$winner" | cmp - "$EXAMPLES/factors.js"
+	for i in $(seq 1 8); do
+		[ "$i" = "$winner" ] && continue
+		[ "$(jq -r .error.message "loaded.$i")" = "attestation refused: nonce was already used (a replayed document)" ]
+	done
 }
 
 @test "serve /load: no document 401, one that does not match the policy 403, tampered 403" {
 	start_attest
 	id=$(oys-store put "$EXAMPLES/factors.js")
-	other=$(printf 'ab%.0s' $(seq 1 48))
+	other=$(printf 'ab%.0s' {1..48})
 	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$other"
-	run -0 load_code "$id"
+	run -0 req -o "$T/loaded" --data-binary "{\"key\": \"$id\"}" "$URL/load"
 	[ "${lines[-1]}" = 401 ]
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	challenge
+	run -0 load_code "$id" "$T/cdoc"
 	[ "${lines[-1]}" = 403 ]
-	[ "$(jq -r .error.message "$T/loaded")" = "attestation refused: pcr 0 mismatch" ]
+	[ "$(message)" = "attestation refused: pcr 0 mismatch" ]
 	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	challenge
 	# flip one byte near the end (in the signature)
-	size=$(stat -c %s "$T/doc")
-	cp "$T/doc" tampered
+	size=$(stat -c %s "$T/cdoc")
+	cp "$T/cdoc" tampered
 	printf '\x55' | dd of=tampered bs=1 seek=$((size - 10)) conv=notrunc status=none
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 tampered)"
+	! cmp -s tampered "$T/cdoc"
+	run -0 load_code "$id" tampered
 	[ "${lines[-1]}" = 403 ]
-	[[ $(jq -r .error.message "$T/loaded") == "attestation refused: "* ]]
-	! cmp -s tampered "$T/doc"
+	[[ $(message) == "attestation refused: "* ]]
 	# a document from another CA (a second dev server with its own state) is refused
 	APORT2=$(oys-port)
 	OYS_RUNTIME_DIR=$T/run2 start_bg "$T/attest2.log" oys-attest serve --dev --listen "127.0.0.1:$APORT2"
 	wait_port "$APORT2"
-	curl -sS --max-time 10 -o other-ca.doc "http://127.0.0.1:$APORT2/attestation/raw"
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 other-ca.doc)"
+	curl -sS --max-time 10 -o other-ca.doc "http://127.0.0.1:$APORT2/attestation/raw?nonce=$NONCE&public_key=$PUB"
+	run -0 load_code "$id" other-ca.doc
 	[ "${lines[-1]}" = 403 ]
-	[[ $(jq -r .error.message "$T/loaded") == "attestation refused: certificate chain"* ]]
-	# and the good document still works
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	[[ $(message) == "attestation refused: certificate chain"* ]]
+	# neither used the nonce up: the good document still works
+	run -0 load_code "$id" "$T/cdoc"
 	[ "${lines[-1]}" = 200 ]
-	cmp "$EXAMPLES/factors.js" "$T/loaded"
+	sealed open "$T/key" "$NONCE" "$id" <"$T/loaded" | cmp - "$EXAMPLES/factors.js"
 }
 
 @test "serve /load: without a PCR policy every document is refused" {
 	start_attest
 	id=$(oys-store put "$EXAMPLES/factors.js")
 	start_store --token-file "$T/token" --root "$ROOT_PEM"
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	challenge
+	run -0 load_code "$id" "$T/cdoc"
 	[ "${lines[-1]}" = 403 ]
-	[ "$(jq -r .error.message "$T/loaded")" = "attestation refused: no PCR policy is configured on this server" ]
+	[ "$(message)" = "attestation refused: no PCR policy is configured on this server" ]
 	# the policy from the environment
 	OYS_STORE_TOKEN=op OYS_ATTEST_ROOT=$ROOT_PEM OYS_ATTEST_PCRS="0=$PCR0" start_store
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	run -0 load_code "$id" "$T/cdoc"
 	[ "${lines[-1]}" = 200 ]
+}
+
+@test "serve /challenge: POST only; too many waiting is 503 with Retry-After" {
+	start_store --open-uploads --challenge-ttl 30
+	run -0 req "$URL/challenge"
+	[ "${lines[-1]}" = 405 ]
+	mkdir -p "$OYS_STORE/.nonces"
+	chmod 700 "$OYS_STORE/.nonces"
+	# 4096 nonces waiting (the limit): the next challenge is refused until they expire or are used
+	(cd "$OYS_STORE/.nonces" && for i in $(seq 1 4096); do printf '%064x\n' "$i"; done | xargs touch)
+	run -0 curl -sS --max-time 10 -D "$T/h" -w '\n%{http_code}' --data-binary '' "$URL/challenge"
+	[ "${lines[-1]}" = 503 ]
+	grep -qi '^retry-after: 30' "$T/h"
+	[ "$(jq -r .error.message <<<"${lines[0]}")" = "4096 challenges are waiting to be used: try again later" ]
+	touch -d '-1 hour' "$OYS_STORE/.nonces/"*
+	run -0 req --data-binary '' "$URL/challenge"
+	[ "${lines[-1]}" = 201 ]
+	[ "$(ls "$OYS_STORE/.nonces" | wc -l)" = 1 ]
 }
