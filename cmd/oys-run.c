@@ -38,6 +38,8 @@ static const char usage[] =
 	"      --attestation-url U the attestation server (OYS_ATTESTATION_URL)\n"
 	"      --rpc URL           JSON-RPC for 0x transaction ids (OYS_RPC_URL)\n"
 	"      --contract ADDR     the code contract (OYS_CODE_CONTRACT)\n"
+	"      --confirmations N   blocks a code transaction needs, counting its own\n"
+	"                          (OYS_CHAIN_CONFIRMATIONS, default 12)\n"
 	"  -O, --outbound POLICY   the function's fetch(): none, public or CIDRs (OYS_OUTBOUND)\n"
 	"  -d, --compat-date D     workerd compatibility date (OYS_COMPAT_DATE)\n"
 	"  -f, --compat-flag F     a compatibility flag, repeatable\n"
@@ -52,7 +54,7 @@ static const char usage[] =
 	"128+N crashed by signal N, 70 other failures. Environment: OYS_RUNTIME_DIR, OYS_WORKERD,\n"
 	"OYS_SHARE_DIR; every setting above is the flag, else its variable, else the default.\n";
 
-enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP };
+enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP, O_CONFIRM };
 
 static const struct option longopts[] = {
 	{"timeout", required_argument, NULL, 't'},
@@ -71,6 +73,7 @@ static const struct option longopts[] = {
 	{"attestation-url", required_argument, NULL, O_ATTEST},
 	{"rpc", required_argument, NULL, O_RPC},
 	{"contract", required_argument, NULL, O_CONTRACT},
+	{"confirmations", required_argument, NULL, O_CONFIRM},
 	{"outbound", required_argument, NULL, 'O'},
 	{"compat-date", required_argument, NULL, 'd'},
 	{"compat-flag", required_argument, NULL, 'f'},
@@ -188,6 +191,7 @@ static void parse(struct cli *c, int argc, char **argv)
 			c->flags[c->nflags++] = optarg;
 			break;
 		case O_PREFIX: c->f.prefix = optarg; break;
+		case O_CONFIRM: c->f.confirmations = optarg; break;
 		case O_MAXRESP: c->f.max_response = optarg; break;
 		}
 	}

@@ -43,9 +43,9 @@ static const char usage[] =
 	"      --version           the version\n"
 	"\n"
 	"Also read: OYS_RUNTIME_DIR, OYS_SHARE_DIR, OYS_ATTESTATION_URL, OYS_RPC_URL,\n"
-	"OYS_CODE_CONTRACT, OYS_COMPAT_DATE, OYS_CPU, OYS_WORKERD, OYS_ADMIN_TOKEN (required for\n"
-	"/unregister and /register from anywhere but loopback). One JSON log line per request goes\n"
-	"to stderr.\n";
+	"OYS_CODE_CONTRACT, OYS_CHAIN_CONFIRMATIONS, OYS_COMPAT_DATE, OYS_CPU, OYS_WORKERD,\n"
+	"OYS_ADMIN_TOKEN (required for /unregister and /register from anywhere but loopback).\n"
+	"One JSON log line per request goes to stderr.\n";
 
 enum { O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE };
 

@@ -35,7 +35,8 @@ static const char usage[] =
 	"  serve [--listen ADDR]         the storage server: one HTTP request on stdin/stdout\n"
 	"\n"
 	"Every command takes -s, --store DIR. See oys-store COMMAND --help.\n"
-	"Environment: OYS_STORE.\n";
+	"Environment: OYS_STORE; serve also OYS_STORE_TOKEN, OYS_STORE_QUOTA,\n"
+	"OYS_STORE_CHALLENGE_TTL, OYS_ATTEST_ROOT, OYS_ATTEST_PCRS, OYS_ATTEST_MAX_AGE.\n";
 
 static const char usage_put[] =
 	"usage: oys-store put [-s DIR|URL] [--name NAME] [--max-size SIZE] [--token-file FILE]\n"
@@ -84,14 +85,18 @@ static const char usage_name[] =
 
 static const char usage_serve[] =
 	"usage: oys-store serve [-s DIR] [--listen ADDR] [--root PEM] [--pcr N=HEX]...\n"
-	"                       [--max-age S] [--token-file FILE] [--max-size SIZE]\n"
+	"                       [--max-age S] [--token-file FILE | --open-uploads]\n"
+	"                       [--max-size SIZE] [--quota SIZE] [--challenge-ttl S]\n"
 	"\n"
 	"Reads one HTTP request on stdin and answers on stdout (run it behind\n"
 	"socat TCP-LISTEN:PORT,fork EXEC:'oys-store serve'), or listens itself with --listen.\n"
-	"  POST /code     upload (body: the code; ?name=NAME); 201 {\"code_id\": ID}\n"
-	"  POST /load     {\"key\": ID} with header Attestation: <base64 document>: the code,\n"
-	"                 only when the document verifies against --root and the --pcr policy\n"
-	"  GET  /healthz  ok\n"
+	"  POST /code       upload (body: the code; ?name=NAME); 201 {\"code_id\": ID}\n"
+	"  POST /challenge  a fresh single-use nonce for one load: {\"nonce\": HEX, ...}\n"
+	"  POST /load       {\"key\": ID} with header Attestation: <base64 document>: the\n"
+	"                   code sealed to the document's public_key, only when the document\n"
+	"                   verifies against --root and the --pcr policy and carries a nonce\n"
+	"                   of ours, unused (it is used up)\n"
+	"  GET  /healthz    ok\n"
 	"\n"
 	STORE_HELP
 	"  -l, --listen ADDR     listen on ADDR (HOST:PORT or PORT on 127.0.0.1), fork per request\n"
@@ -102,11 +107,18 @@ static const char usage_serve[] =
 	"  -a, --max-age S       documents older than S seconds are refused (default\n"
 	"                        $OYS_ATTEST_MAX_AGE, then 300; 0: no limit)\n"
 	"  -t, --token-file FILE uploads need Authorization: Bearer <the token in FILE>\n"
-	"                        (default: the token in $OYS_STORE_TOKEN; none: uploads are open)\n"
+	"                        (default: the token in $OYS_STORE_TOKEN); without a token the\n"
+	"                        server refuses to start, unless:\n"
+	"      --open-uploads    anyone may upload; no name is ever re-pointed (409)\n"
 	"  -m, --max-size SIZE   largest upload (default 64M; 413 beyond)\n"
-	"  -c, --max-children N  with --listen: requests served at once (default 64)\n";
+	"  -q, --quota SIZE      most code the store holds; uploads beyond get 507 (default\n"
+	"                        $OYS_STORE_QUOTA, then " OYS_STORE_QUOTA_DEFAULT "; 0: no limit)\n"
+	"  -c, --max-children N  with --listen: requests served at once (default 64)\n"
+	"      --challenge-ttl S a challenge's nonce expires after S seconds (default\n"
+	"                        $OYS_STORE_CHALLENGE_TTL, then 60)\n";
 
 #define STORE_OPT {"store", required_argument, NULL, 's'}
+enum { O_OPEN_UPLOADS = 256, O_CHALLENGE_TTL };
 
 static const struct option opts_put[] = {STORE_OPT, {"name", required_argument, NULL, 'n'},
                                          {"max-size", required_argument, NULL, 'm'},
@@ -123,6 +135,9 @@ static const struct option opts_serve[] = {
 	{"token-file", required_argument, NULL, 't'},
 	{"max-size", required_argument, NULL, 'm'},
 	{"max-children", required_argument, NULL, 'c'},
+	{"open-uploads", no_argument, NULL, O_OPEN_UPLOADS},
+	{"challenge-ttl", required_argument, NULL, O_CHALLENGE_TTL},
+	{"quota", required_argument, NULL, 'q'},
 	{0},
 };
 
@@ -131,7 +146,8 @@ static const struct oys_complete complete_files[] = {
 };
 static const struct oys_complete complete_get[] = {{"store", ":dir"}, {"output", ":file"}, {0}};
 static const struct oys_complete complete_serve[] = {
-	{"store", ":dir"}, {"root", ":file"}, {"token-file", ":file"}, {"max-size", "1M 16M 64M"}, {0},
+	{"store", ":dir"}, {"root", ":file"}, {"token-file", ":file"}, {"max-size", "1M 16M 64M"},
+	{"quota", "1G 10G 0"}, {"challenge-ttl", "10 30 60"}, {0},
 };
 static const struct oys_complete complete_store[] = {{"store", ":dir"}, {0}};
 
@@ -164,7 +180,7 @@ static const struct oys_cmd cmds[] = {
 	{"ls", usage_ls, "s:j", opts_ls, complete_store, NULL},
 	{"rm", usage_rm, "s:", opts_store, complete_store, complete_ids},
 	{"name", usage_name, "s:", opts_store, complete_store, complete_ids},
-	{"serve", usage_serve, "s:l:r:p:a:t:m:c:", opts_serve, complete_serve, NULL},
+	{"serve", usage_serve, "s:l:r:p:a:t:m:c:q:", opts_serve, complete_serve, NULL},
 };
 static const struct oys_tool tool = {usage, cmds, sizeof cmds / sizeof cmds[0], NULL};
 
@@ -370,8 +386,17 @@ static void add_pcrs(struct oys_attest_policy *p, const char *list, const char *
 	}
 }
 
+/* Settings of serve beyond the policy. */
+struct serve_opts {
+	const char *listen, *token_file;
+	unsigned long long quota;
+	size_t max;
+	long challenge_ttl;
+	int max_children, open_uploads, quota_set;
+};
+
 static int cmd_serve(struct oys_opt *o, struct oys_attest_policy *pol, const char **pcr_flags, size_t npcr,
-                     const char *listen, const char *token_file, size_t max, int max_children)
+                     const struct serve_opts *so)
 {
 	struct oys_err e = {0};
 	if (optind < o->argc)
@@ -391,12 +416,28 @@ static int cmd_serve(struct oys_opt *o, struct oys_attest_policy *pol, const cha
 		if (errno || end == a || *end || pol->max_age_s < 0)
 			oys_die(OYS_ECONFIG, "OYS_ATTEST_MAX_AGE '%.40s' is not a number of seconds", a);
 	}
-	char *token = read_token(token_file);
-	struct oys_storesrv_conf c = {&store, pol, token, max, 0, NULL};
+	char *token = read_token(so->token_file);
+	if (token && so->open_uploads)
+		oys_usage_error("--open-uploads and an upload token (--token-file, OYS_STORE_TOKEN) exclude each other");
+	if (token == NULL && !so->open_uploads)
+		oys_die(OYS_ECONFIG, "no upload token: give --token-file or OYS_STORE_TOKEN "
+		        "(or --open-uploads to let anyone upload)");
+	unsigned long long quota = so->quota;
+	const char *q = oys_conf(NULL, "OYS_STORE_QUOTA", OYS_STORE_QUOTA_DEFAULT);
+	if (!so->quota_set && oys_parse_size(q, &quota) < 0)
+		oys_die(OYS_ECONFIG, "OYS_STORE_QUOTA '%.40s' is not a size (like 512M, 1G, 0 for no limit)", q);
+	long ttl = so->challenge_ttl;
+	const char *t = oys_conf(NULL, "OYS_STORE_CHALLENGE_TTL", NULL);
+	if (ttl == 0 && t)
+		ttl = oys_opt_long("OYS_STORE_CHALLENGE_TTL", t, 1, 86400);
+	struct oys_storesrv_conf c = {
+		.store = &store, .policy = pol, .token = token, .quota = quota, .max_size = so->max,
+		.challenge_ttl_s = ttl ? ttl : OYS_CHALLENGE_TTL_DEFAULT,
+	};
 	char peer[128];
 	open_store(1);
 	signal(SIGPIPE, SIG_IGN);
-	int rc = listen ? oys_listen_fork(listen, max_children, &e) : 0;
+	int rc = so->listen ? oys_listen_fork(so->listen, so->max_children, &e) : 0;
 	if (rc == OYS_LISTEN_STOPPED)
 		exit(0);
 	if (rc)
@@ -416,9 +457,10 @@ int main(int argc, char **argv)
 	struct oys_attest_policy pol = {0};
 	const char *pcr_flags[MAX_PCR_FLAGS];
 	size_t npcr = 0;
-	const char *dir = NULL, *name = NULL, *output = NULL, *listen = NULL, *token_file = NULL;
+	const char *dir = NULL, *name = NULL, *output = NULL, *token_file = NULL;
+	struct serve_opts so = {0};
 	size_t max = 0;
-	int json = 0, max_children = 64, opt;
+	int json = 0, opt;
 
 	pol.max_age_s = -1;
 	oys_opt_init(&o, argc, argv, &tool);
@@ -428,7 +470,7 @@ int main(int argc, char **argv)
 		case 'n': name = optarg; break;
 		case 'o': output = optarg; break;
 		case 'j': json = 1; break;
-		case 'l': listen = optarg; break;
+		case 'l': so.listen = optarg; break;
 		case 'r': pol.root_pem = optarg; break;
 		case 'p':
 			if (npcr < MAX_PCR_FLAGS)
@@ -439,7 +481,13 @@ int main(int argc, char **argv)
 		case 'a': pol.max_age_s = oys_opt_long("--max-age", optarg, 0, 10L * 365 * 86400); break;
 		case 't': token_file = optarg; break;
 		case 'm': max = (size_t)oys_opt_size("--max-size", optarg); break;
-		case 'c': max_children = (int)oys_opt_long("--max-children", optarg, 1, 100000); break;
+		case 'c': so.max_children = (int)oys_opt_long("--max-children", optarg, 1, 100000); break;
+		case 'q':
+			so.quota = oys_opt_size("--quota", optarg);
+			so.quota_set = 1;
+			break;
+		case O_OPEN_UPLOADS: so.open_uploads = 1; break;
+		case O_CHALLENGE_TTL: so.challenge_ttl = oys_opt_long("--challenge-ttl", optarg, 1, 86400); break;
 		}
 	}
 	if (max == 0)
@@ -457,8 +505,13 @@ int main(int argc, char **argv)
 		rc = cmd_rm(&o);
 	else if (strcmp(cmd, "name") == 0)
 		rc = cmd_name(&o);
-	else
-		rc = cmd_serve(&o, &pol, pcr_flags, npcr, listen, token_file, max, max_children);
+	else {
+		so.token_file = token_file;
+		so.max = max;
+		if (so.max_children == 0)
+			so.max_children = 64;
+		rc = cmd_serve(&o, &pol, pcr_flags, npcr, &so);
+	}
 	oys_opt_free(&o);
 	return rc;
 }

@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -129,42 +131,168 @@ static int valid_name(const char *s, size_t max)
 	return 1;
 }
 
-static int valid_cidr(const char *s)
+/* ---- the network policy ----
+ *
+ * workerd decides an address by its most specific matching rule: among the allow entries that
+ * match, the longest prefix counts; a matching deny entry wins when its prefix is at least as
+ * long (a tie goes to the deny). An IPv4 entry also matches the IPv4-mapped form of its
+ * addresses (::ffff:a.b.c.d), with its own IPv4 prefix length, so `allow ::ffff:0:0/96` (96
+ * bits) beats `deny 127.0.0.0/8` (8 bits) for [::ffff:127.0.0.1]. (Measured with workerd
+ * 1.20261117.1; kj's NetworkFilter.) So oys refuses allow entries inside an always-denied
+ * range, and denies every such range in each form that can be reached, at a prefix length no
+ * allow entry that contains it can exceed. */
+
+/* A CIDR, IPv4 normalised to its IPv4-mapped IPv6 form (prefix + 96). */
+struct cidr {
+	unsigned char a[16];
+	int bits;
+};
+
+static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* Parses "ADDR" or "ADDR/BITS" (IPv4 or IPv6). 0 or -1. */
+static int parse_cidr(const char *s, struct cidr *out)
 {
 	char addr[64];
 	const char *slash = strchr(s, '/');
 	size_t n = slash ? (size_t)(slash - s) : strlen(s);
 	if (n == 0 || n >= sizeof addr)
-		return 0;
+		return -1;
 	memcpy(addr, s, n);
 	addr[n] = '\0';
-	unsigned char raw[16];
-	int max;
-	if (inet_pton(AF_INET, addr, raw) == 1)
+	int max, v4 = 0;
+	memset(out, 0, sizeof *out);
+	if (inet_pton(AF_INET, addr, out->a + 12) == 1) {
+		memcpy(out->a, v4mapped, 12);
 		max = 32;
-	else if (inet_pton(AF_INET6, addr, raw) == 1)
+		v4 = 1;
+	} else if (inet_pton(AF_INET6, addr, out->a) == 1) {
 		max = 128;
-	else
-		return 0;
-	if (slash == NULL)
-		return 1;
-	const char *p = slash + 1;
-	if (*p == '\0' || strlen(p) > 3)
-		return 0;
-	for (const char *q = p; *q; q++)
-		if (!isdigit((unsigned char)*q))
-			return 0;
-	return atoi(p) <= max;
+	} else {
+		return -1;
+	}
+	int bits = max;
+	if (slash) {
+		const char *p = slash + 1;
+		if (*p == '\0' || strlen(p) > 3)
+			return -1;
+		for (const char *q = p; *q; q++)
+			if (!isdigit((unsigned char)*q))
+				return -1;
+		bits = atoi(p);
+		if (bits > max)
+			return -1;
+	}
+	out->bits = bits + (v4 ? 96 : 0);
+	return 0;
 }
 
-/* Addresses a function never reaches, whatever the operator allows: loopback in every
- * spelling, "this host" 0.0.0.0/8, link-local (cloud metadata at 169.254.169.254). */
-static const char *const always_denied[] = {
-	"local", "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "::1/128", "fe80::/10",
+/* Whether c lies inside r (r's prefix is no longer than c's, and they agree on it). */
+static int cidr_inside(const struct cidr *c, const struct cidr *r)
+{
+	if (c->bits < r->bits)
+		return 0;
+	int whole = r->bits / 8, rest = r->bits % 8;
+	if (memcmp(c->a, r->a, (size_t)whole) != 0)
+		return 0;
+	unsigned char mask = (unsigned char)(0xff00 >> rest);
+	return rest == 0 || (c->a[whole] & mask) == (r->a[whole] & mask);
+}
+
+/* Addresses a function never reaches, whatever the operator allows, in every form that
+ * reaches them: "this host" 0.0.0.0/8, loopback, link-local (cloud metadata at
+ * 169.254.169.254), the unspecified address, and the IPv4-mapped and NAT64 (64:ff9b::/96)
+ * forms of the IPv4 ones. (workerd's "local" is added to the denies too: it holds
+ * 0.0.0.0/32, which an allowed "private" would otherwise win for 0.0.0.0.) */
+static const struct {
+	const char *cidr, *what;
+} always_denied[] = {
+	{"0.0.0.0/8", "this host"},
+	{"127.0.0.0/8", "loopback"},
+	{"169.254.0.0/16", "link-local"},
+	{"::/128", "the unspecified address"},
+	{"::1/128", "loopback"},
+	{"fe80::/10", "link-local"},
+	{"::ffff:0.0.0.0/104", "this host, IPv4-mapped"},
+	{"::ffff:127.0.0.0/104", "loopback, IPv4-mapped"},
+	{"::ffff:169.254.0.0/112", "link-local, IPv4-mapped"},
+	{"64:ff9b::/104", "this host, NAT64"},
+	{"64:ff9b::7f00:0/104", "loopback, NAT64"},
+	{"64:ff9b::a9fe:0/112", "link-local, NAT64"},
+};
+#define NDENIED (sizeof always_denied / sizeof always_denied[0])
+
+/* The host's own addresses, read from its interfaces (getifaddrs) when a config is rendered,
+ * as deny entries that win: each address as /32 or /128, and an IPv4 one also in its mapped
+ * and NAT64 forms. Addresses inside an always-denied range are left out (covered already). */
+struct host_addrs {
+	struct cidr c[64];
+	char text[64][INET6_ADDRSTRLEN + 8];
+	char ifname[64][IFNAMSIZ];
+	size_t n;
 };
 
-/* Checks an outbound policy ("none", "public", "CIDR,CIDR,..."). */
-static int oys_outbound_check(const char *spec, struct oys_err *e)
+static int already_denied(const struct cidr *c)
+{
+	for (size_t i = 0; i < NDENIED; i++) {
+		struct cidr r;
+		if (parse_cidr(always_denied[i].cidr, &r) == 0 && cidr_inside(c, &r))
+			return 1;
+	}
+	return 0;
+}
+
+static void host_add(struct host_addrs *h, const unsigned char a[16], const char *ifname)
+{
+	struct cidr c;
+	memcpy(c.a, a, 16);
+	c.bits = 128;
+	if (already_denied(&c))
+		return;
+	for (size_t i = 0; i < h->n; i++)
+		if (memcmp(h->c[i].a, a, 16) == 0)
+			return;
+	if (h->n == sizeof h->c / sizeof h->c[0])
+		return;
+	char t[INET6_ADDRSTRLEN];
+	if (memcmp(a, v4mapped, 12) == 0) {
+		inet_ntop(AF_INET, a + 12, t, sizeof t);
+		snprintf(h->text[h->n], sizeof h->text[h->n], "%s/32", t);
+	} else {
+		inet_ntop(AF_INET6, a, t, sizeof t);
+		snprintf(h->text[h->n], sizeof h->text[h->n], "%s/128", t);
+	}
+	snprintf(h->ifname[h->n], sizeof h->ifname[h->n], "%s", ifname);
+	h->c[h->n++] = c;
+}
+
+static int host_addrs_read(struct host_addrs *h, struct oys_err *e)
+{
+	struct ifaddrs *list;
+	h->n = 0;
+	if (getifaddrs(&list) < 0)
+		return oys_err_sys(e, OYS_EOSERR, "cannot read the host's interface addresses");
+	for (struct ifaddrs *i = list; i; i = i->ifa_next) {
+		unsigned char a[16];
+		if (i->ifa_addr == NULL)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			memcpy(a, v4mapped, 12);
+			memcpy(a + 12, &((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			memcpy(a, &((const struct sockaddr_in6 *)(const void *)i->ifa_addr)->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		host_add(h, a, i->ifa_name ? i->ifa_name : "?");
+	}
+	freeifaddrs(list);
+	return 0;
+}
+
+/* Checks an outbound policy ("none", "public", "CIDR,CIDR,..."); an allowed CIDR may not lie
+ * inside an always-denied range or be one of the host's addresses. */
+static int oys_outbound_check(const char *spec, const struct host_addrs *h, struct oys_err *e)
 {
 	if (spec == NULL || strcmp(spec, "none") == 0 || strcmp(spec, "public") == 0)
 		return 0;
@@ -174,14 +302,32 @@ static int oys_outbound_check(const char *spec, struct oys_err *e)
 	while (*p) {
 		size_t n = strcspn(p, ",");
 		char item[64];
+		struct cidr c;
 		if (n == 0 || n >= sizeof item)
 			return oys_err_set(e, OYS_EUSAGE, "outbound policy '%s': empty or overlong entry", spec);
 		memcpy(item, p, n);
 		item[n] = '\0';
-		if (strcmp(item, "public") != 0 && strcmp(item, "private") != 0 && !valid_cidr(item))
+		if (strcmp(item, "public") == 0 || strcmp(item, "private") == 0) {
+			/* workerd's own lists; the denies below win inside them */
+		} else if (has_control(item) || parse_cidr(item, &c) < 0) {
 			return oys_err_set(e, OYS_EUSAGE,
 			                   "outbound policy: '%s' is not a CIDR (like 10.0.0.0/8), public or private",
 			                   item);
+		} else {
+			for (size_t i = 0; i < NDENIED; i++) {
+				struct cidr r;
+				if (parse_cidr(always_denied[i].cidr, &r) == 0 && cidr_inside(&c, &r))
+					return oys_err_set(e, OYS_EUSAGE,
+					                   "outbound policy: %s lies inside %s (%s), which a function never reaches",
+					                   item, always_denied[i].cidr, always_denied[i].what);
+			}
+			for (size_t i = 0; i < h->n; i++)
+				if (cidr_inside(&c, &h->c[i]))
+					return oys_err_set(e, OYS_EUSAGE,
+					                   "outbound policy: %s is this host's own address %s (interface %s), "
+					                   "which a function never reaches",
+					                   item, h->text[i], h->ifname[i]);
+		}
 		p += n;
 		if (*p == ',')
 			p++;
@@ -189,7 +335,7 @@ static int oys_outbound_check(const char *spec, struct oys_err *e)
 	return 0;
 }
 
-static int render_network(struct oys_buf *b, const char *spec)
+static int render_network(struct oys_buf *b, const char *spec, const struct host_addrs *h)
 {
 	if (spec == NULL || strcmp(spec, "none") == 0)
 		return oys_buf_puts(b, "(allow = [])");
@@ -208,9 +354,17 @@ static int render_network(struct oys_buf *b, const char *spec)
 				p++;
 		}
 	}
-	oys_buf_puts(b, "], deny = [");
-	for (size_t i = 0; i < sizeof always_denied / sizeof *always_denied; i++)
-		oys_buf_printf(b, "%s\"%s\"", i ? ", " : "", always_denied[i]);
+	oys_buf_puts(b, "], deny = [\"local\"");
+	for (size_t i = 0; i < NDENIED; i++)
+		oys_buf_printf(b, ", \"%s\"", always_denied[i].cidr);
+	for (size_t i = 0; i < h->n; i++) {
+		oys_buf_printf(b, ", \"%s\"", h->text[i]);
+		if (memcmp(h->c[i].a, v4mapped, 12) == 0) {
+			char t[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, h->c[i].a + 12, t, sizeof t);
+			oys_buf_printf(b, ", \"::ffff:%s/128\", \"64:ff9b::%s/128\"", t, t);
+		}
+	}
 	return oys_buf_puts(b, "], tlsOptions = (trustBrowserCas = true))");
 }
 
@@ -331,9 +485,13 @@ int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_
 		}
 		oys_buf_printf(&v[5], "%s\"%s\"", i ? ", " : "", c->compat_flags[i]);
 	}
-	if ((rc = oys_outbound_check(c->outbound, e)))
+	struct host_addrs hosts = {0};
+	int open = c->outbound && strcmp(c->outbound, "none") != 0;
+	if (open && (rc = host_addrs_read(&hosts, e)))
 		goto out;
-	render_network(&v[3], c->outbound);
+	if ((rc = oys_outbound_check(c->outbound, &hosts, e)))
+		goto out;
+	render_network(&v[3], c->outbound, &hosts);
 	if (c->port > 0) {
 		const char *host = c->host ? c->host : "127.0.0.1";
 		char addr[300];

@@ -215,6 +215,15 @@ int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct o
 	    (rc = size(val_of(f->memory, "--memory", "OYS_MEMORY"), 0, &memory, e)) ||
 	    (rc = cores(val_of(f->cpu, "--cpu", "OYS_CPU"), &o->limits.cpu, e)))
 		return rc;
+	struct val k = val_of(f->confirmations, "--confirmations", "OYS_CHAIN_CONFIRMATIONS");
+	if (k.s) {
+		char *end;
+		errno = 0;
+		unsigned long n = strtoul(k.s, &end, 10);
+		if (errno || end == k.s || *end || *k.s == '-' || n < 1 || n > 1000000)
+			return oys_err_set(e, k.code, "%s: '%.40s' is not a number of blocks (1 to 1000000)", k.where, k.s);
+		o->confirmations = (unsigned)n;
+	}
 	o->max_response = (size_t)max_response;
 	o->limits.memory = memory;
 	if ((rc = oys_conf_workerd(f->workerd, workerd, sizeof workerd, e)))

@@ -5,6 +5,7 @@
 #include "codec.h"
 #include "file.h"
 #include "opt.h"
+#include "seal.h"
 #include "storec.h"
 
 #include <limits.h>
@@ -57,31 +58,30 @@ static int cache_get(const struct oys_store *c, const char *id, size_t max, stru
 
 /* ---- a storage server ---- */
 
-/* The attestation document for the storage server (raw): the one given, or a fresh one from
- * the attestation server. */
-static int attestation(const struct oys_fetch_opts *o, struct oys_buf *raw, struct oys_err *e)
-{
-	int rc;
-	if (o->attestation) {
-		rc = oys_attest_decode(o->attestation, o->attestation_len, raw, e);
-		if (rc)
-			oys_err_wrap(e, "attestation document");
-	} else {
-		const char *url = o->attestation_url ? o->attestation_url : OYS_ATTEST_DEFAULT_URL;
-		rc = oys_attest_fetch(url, raw, e);
-		if (rc)
-			oys_err_wrap(e, "attestation");
-	}
-	return rc;
-}
-
+/* A challenge and a sealed answer: a nonce from the storage server, a fresh key pair of our
+ * own, a document from the attestation server carrying both, and the code sealed to the key. */
 static int from_server(const char *id, const char *url, const struct oys_fetch_opts *o, size_t max,
                        struct oys_buf *code, struct oys_err *e)
 {
+	unsigned char nonce[OYS_SEAL_NONCE_LEN];
+	struct oys_seal_key key = {0};
 	struct oys_buf doc = OYS_BUF_INIT;
-	int rc = attestation(o, &doc, e);
+	int rc = oys_storec_challenge(url, o->timeout_ms, nonce, e);
 	if (rc == 0)
-		rc = oys_storec_load(url, id, doc.data, doc.len, o->timeout_ms, max, code, e);
+		rc = oys_seal_keygen(&key, e);
+	if (rc == 0) {
+		struct oys_attest_extra x = {0};
+		x.public_key = key.pub;
+		x.public_key_len = sizeof key.pub;
+		x.nonce = nonce;
+		x.nonce_len = sizeof nonce;
+		const char *att = o->attestation_url ? o->attestation_url : OYS_ATTEST_DEFAULT_URL;
+		if ((rc = oys_attest_fetch_with(att, &x, &doc, e)))
+			oys_err_wrap(e, "attestation");
+	}
+	if (rc == 0)
+		rc = oys_storec_load(url, id, doc.data, doc.len, nonce, &key, o->timeout_ms, max, code, e);
+	oys_seal_key_free(&key);
 	oys_buf_free(&doc);
 	return rc;
 }
@@ -132,8 +132,10 @@ static int fetch_tx(const char *tx, const struct oys_fetch_opts *o, size_t max,
 		set_info(o, "cache", id);
 		return 0;
 	}
+	/* Only what verified reaches the cache: oys_chain_fetch() checks the transaction hash,
+	 * the receipt and the confirmations before it returns the code. */
 	size_t start = code->len;
-	struct oys_chain_opts co = {o->rpc_url, o->contract, o->timeout_ms, max};
+	struct oys_chain_opts co = {o->rpc_url, o->contract, o->timeout_ms, max, o->confirmations};
 	int rc = oys_chain_fetch(tx, &co, code, e);
 	if (rc)
 		return rc;

@@ -1,8 +1,10 @@
 /* fetch.h: code by code_id, from wherever it lives, verified.
  *
  *  - a content hash (64 lowercase hex) comes from a store directory (read locally) or from a
- *    storage server URL (POST URL/load {"key": ID} with the header `Attestation: <base64>`,
- *    the enclave's attestation document); what arrives must hash to the id or it is refused;
+ *    storage server URL: POST URL/challenge gives a single-use nonce, the attestation server
+ *    a document carrying it and a fresh X25519 key of ours, POST URL/load {"key": ID} with
+ *    `Attestation: <base64 document>` the code sealed to that key (seal.h), opened here;
+ *    what it opens to must hash to the id or it is refused;
  *  - a transaction hash ("0x" + 64 hex) comes from the calldata of that transaction over
  *    JSON-RPC (chain.h), sent to the code contract.
  * Code from a server or a chain is kept in a cache (itself a store directory, so it is
@@ -28,12 +30,13 @@ struct oys_fetch_info {
  * variables with oys_conf_fetch(), conf.h). */
 struct oys_fetch_opts {
 	const char *store;           /* a directory or an http(s):// storage server; NULL: the default */
-	const char *attestation;     /* the attestation document for a storage server: raw CBOR,
-	                                hex or base64; NULL: fetched from the attestation server */
-	size_t attestation_len;
-	const char *attestation_url; /* NULL: http://127.0.0.1:1300 */
+	const char *attestation_url; /* NULL: http://127.0.0.1:1300: asked for a document carrying the
+	                                storage server's nonce and a fresh key of ours (a given
+	                                document could carry neither) */
 	const char *rpc_url;         /* NULL: transaction ids are refused (78) */
 	const char *contract;        /* the code contract of transaction ids */
+	unsigned confirmations;      /* blocks on a transaction's, counting it (chain.h); 0: the
+	                                default, OYS_CHAIN_CONFIRMATIONS_DEFAULT */
 	const char *cache_dir;       /* NULL: RUNTIME/cache/code */
 	int no_cache;                /* neither read nor fill the cache */
 	long timeout_ms;             /* each network request; 0: 30 s */
@@ -48,8 +51,8 @@ struct oys_fetch_opts {
  *                 calldata, code larger than max_size
  *   OYS_EUNAVAIL  the storage server, attestation server or RPC cannot be reached or fails
  *   OYS_ENOPERM   the storage server refused the attestation document; a transaction sent
- *                 to another contract
- *   OYS_ETEMPFAIL a timeout; a transaction not yet in a block
+ *                 to another contract, or reverted
+ *   OYS_ETEMPFAIL a timeout; a transaction not yet in a block, or not confirmed enough
  *   OYS_ECONFIG   no RPC or contract for a transaction id; a bad store setting */
 int oys_fetch_code(const char *code_id, const struct oys_fetch_opts *o, struct oys_buf *code,
                    struct oys_err *e);

@@ -89,6 +89,7 @@ static int get_code(const struct oys_run_opts *o, struct oys_run_result *r, stru
 	fo.attestation_url = o->attestation_url;
 	fo.rpc_url = o->rpc_url;
 	fo.contract = o->contract;
+	fo.confirmations = o->confirmations;
 	int rc = oys_fetch_code(o->code_id, &fo, code, &r->err);
 	if (rc)
 		fetch_failed(r);

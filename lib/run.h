@@ -31,6 +31,7 @@ struct oys_run_opts {
 	const char *attestation_url;
 	const char *rpc_url;
 	const char *contract;
+	unsigned confirmations;       /* of a code transaction; 0: the default (chain.h) */
 
 	/* config (oys-capnp) */
 	const char *outbound;         /* NULL: none */

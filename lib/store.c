@@ -353,8 +353,7 @@ int oys_store_get(const struct oys_store *s, const char *id, size_t max, struct 
 	return 0;
 }
 
-/* Whether code with this content hash is in the store (0 or 1). */
-static int oys_store_has(const struct oys_store *s, const char *id)
+int oys_store_has(const struct oys_store *s, const char *id)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -373,6 +372,134 @@ int oys_store_rm(const struct oys_store *s, const char *id, struct oys_err *e)
 		return oys_err_sys(e, OYS_EIO, "cannot remove %s", path);
 	}
 	oys_fsync_dir(s->dir);
+	return 0;
+}
+
+int oys_store_usage(const struct oys_store *s, unsigned long long *bytes, struct oys_err *e)
+{
+	DIR *d = opendir(s->dir);
+	if (d == NULL)
+		return oys_err_sys(e, errno == ENOENT ? OYS_ENOINPUT : OYS_EIO, "cannot read store %s", s->dir);
+	unsigned long long sum = 0;
+	struct dirent *de;
+	struct stat st;
+	while ((de = readdir(d)) != NULL)
+		if (oys_code_id_kind(de->d_name) == OYS_CODE_ID_HASH &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			sum += (unsigned long long)st.st_size;
+	closedir(d);
+	*bytes = sum;
+	return 0;
+}
+
+int oys_store_lock(const struct oys_store *s, int *fd, struct oys_err *e)
+{
+	char path[PATH_MAX];
+	if (join(path, sizeof path, s->dir, ".lock", NULL) < 0)
+		return oys_err_set(e, OYS_ECONFIG, "store %s: path too long", s->dir);
+	*fd = oys_lock_path(path, 1);
+	if (*fd < 0)
+		return oys_err_sys(e, OYS_EIO, "cannot lock %s", path);
+	return 0;
+}
+
+/* ---- challenges ---- */
+
+static int nonce_dir(const struct oys_store *s, char *out, size_t outsz, struct oys_err *e)
+{
+	struct stat st;
+	if (join(out, outsz, s->dir, ".nonces", NULL) < 0)
+		return oys_err_set(e, OYS_ECONFIG, "store %s: path too long", s->dir);
+	if (mkdir(out, 0700) < 0 && errno != EEXIST)
+		return oys_err_sys(e, OYS_ECANTCREAT, "cannot create %s", out);
+	if (lstat(out, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+		return oys_err_set(e, OYS_ECONFIG, "%s is not a directory of this user's, mode 0700", out);
+	return 0;
+}
+
+/* Removes nonces and marks older than keep_s (or ttl_s when longer); returns how many
+ * nonces are still waiting to be used and not expired. */
+static size_t nonce_sweep(const char *dir, long ttl_s, long keep_s)
+{
+	DIR *d = opendir(dir);
+	size_t live = 0;
+	if (d == NULL)
+		return 0;
+	time_t now = time(NULL);
+	struct dirent *de;
+	struct stat st;
+	while ((de = readdir(d)) != NULL) {
+		char name[2 * OYS_NONCE_LEN + 1];
+		size_t n = strlen(de->d_name);
+		int used = n == 2 * OYS_NONCE_LEN + 5 && strcmp(de->d_name + 2 * OYS_NONCE_LEN, ".used") == 0;
+		if (!(n == 2 * OYS_NONCE_LEN || used))
+			continue;
+		memcpy(name, de->d_name, 2 * OYS_NONCE_LEN);
+		name[2 * OYS_NONCE_LEN] = '\0';
+		if (!oys_is_hex(name, 2 * OYS_NONCE_LEN, 1) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		/* Expired nonces stay as long as marks, so that their use is named "expired". */
+		if (now - st.st_mtime > (keep_s > ttl_s ? keep_s : ttl_s))
+			unlinkat(dirfd(d), de->d_name, 0);
+		else if (!used && now - st.st_mtime <= ttl_s)
+			live++;
+	}
+	closedir(d);
+	return live;
+}
+
+int oys_store_nonce_issue(const struct oys_store *s, long ttl_s, long keep_s, size_t max_live,
+                          char hex[2 * OYS_NONCE_LEN + 1], struct oys_err *e)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	int rc = nonce_dir(s, dir, sizeof dir, e);
+	if (rc)
+		return rc;
+	if (nonce_sweep(dir, ttl_s, keep_s) >= max_live)
+		return oys_err_set(e, OYS_EUNAVAIL, "%zu challenges are waiting to be used: try again later", max_live);
+	for (int tries = 0; tries < 8; tries++) {
+		if (oys_random_hex(hex, OYS_NONCE_LEN) < 0)
+			return oys_err_sys(e, OYS_EOSERR, "no randomness");
+		if (join(path, sizeof path, dir, hex, NULL) < 0)
+			return oys_err_set(e, OYS_ECONFIG, "store %s: path too long", s->dir);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return oys_err_sys(e, OYS_ECANTCREAT, "cannot create %s", path);
+	}
+	return oys_err_set(e, OYS_ECANTCREAT, "cannot create a nonce in %s", dir);
+}
+
+int oys_store_nonce_use(const struct oys_store *s, const unsigned char nonce[OYS_NONCE_LEN], long ttl_s,
+                        struct oys_err *e)
+{
+	char dir[PATH_MAX], hex[2 * OYS_NONCE_LEN + 1], path[PATH_MAX], used[PATH_MAX + 8];
+	int rc = nonce_dir(s, dir, sizeof dir, e);
+	if (rc)
+		return rc;
+	oys_hex_to(hex, nonce, OYS_NONCE_LEN);
+	if (join(path, sizeof path, dir, hex, NULL) < 0)
+		return oys_err_set(e, OYS_ECONFIG, "store %s: path too long", s->dir);
+	snprintf(used, sizeof used, "%s.used", path);
+	/* The one atomic step: of any number of concurrent users, one rename succeeds. */
+	if (rename(path, used) < 0) {
+		struct stat st;
+		if (errno != ENOENT)
+			return oys_err_sys(e, OYS_EIO, "cannot use nonce %s", path);
+		if (lstat(used, &st) == 0)
+			return oys_err_set(e, OYS_ENOPERM, "nonce was already used (a replayed document)");
+		return oys_err_set(e, OYS_ENOPERM, "nonce was not issued by this server (or expired long ago)");
+	}
+	struct stat st;
+	time_t now = time(NULL);
+	if (lstat(used, &st) < 0)
+		return oys_err_sys(e, OYS_EIO, "cannot read %s", used);
+	if (now - st.st_mtime > ttl_s)
+		return oys_err_set(e, OYS_ENOPERM, "nonce expired (issued %lld s ago, a challenge lasts %ld s)",
+		                   (long long)(now - st.st_mtime), ttl_s);
 	return 0;
 }
 

@@ -9,6 +9,10 @@
  *   tx/<0xADDR>.<0xHASH>  (caches only) the content hash of a transaction's code
  *   .tmp/          puts in progress, each locked by its writer; a killed writer's file is
  *                  swept by the next put
+ *   .lock          the writer lock of the storage server (oys_store_lock)
+ *   .nonces/       the storage server's challenges: <NONCE> while it may be used (its mtime
+ *                  is when it was issued), <NONCE>.used once it was (kept a while, so a replay
+ *                  is named as one); swept when expired
  * Code files are written to .tmp/ while hashed, fsync'd, then renamed to their id and the
  * directory fsync'd: a crash leaves either no file or the whole file, never a part, and
  * concurrent puts of the same code are harmless (the same bytes renamed onto the same name).
@@ -72,6 +76,37 @@ int oys_store_put_fd(const struct oys_store *s, int fd, const char *what, size_t
  * Damaged (hash differs): OYS_EDATA. */
 int oys_store_get(const struct oys_store *s, const char *id, size_t max, struct oys_buf *out,
                   struct oys_err *e);
+
+/* Whether code with this content hash is in the store (1) or not (0). */
+int oys_store_has(const struct oys_store *s, const char *id);
+
+/* The bytes of code the store holds (the sum of its code files' sizes), into *bytes. */
+int oys_store_usage(const struct oys_store *s, unsigned long long *bytes, struct oys_err *e);
+
+/* Takes the store's writer lock (an flock on DIR/.lock, created 0600), waiting for it, so that
+ * a check and the write it allows (a quota, a name not yet taken) are one step for every
+ * process that takes it. *fd gets the lock's descriptor: close it to release. */
+int oys_store_lock(const struct oys_store *s, int *fd, struct oys_err *e);
+
+/* ---- challenges (single-use nonces) of the storage server ----
+ * Each request is its own process (inetd-style), so the nonces live in DIR/.nonces/ (0700):
+ * issuing creates a file named by the nonce (O_EXCL), using it renames that file to
+ * <NONCE>.used, which succeeds for exactly one of any number of concurrent users. */
+
+#define OYS_NONCE_LEN 32 /* bytes; 64 hex digits */
+
+/* Issues a fresh nonce (32 random bytes) into hex, after sweeping nonces and marks of used
+ * ones older than keep_s (at least ttl_s). max_live unexpired nonces already waiting to be
+ * used: OYS_EUNAVAIL (nothing issued). */
+int oys_store_nonce_issue(const struct oys_store *s, long ttl_s, long keep_s, size_t max_live,
+                          char hex[2 * OYS_NONCE_LEN + 1], struct oys_err *e);
+
+/* Uses the nonce (32 bytes): 0 when it was issued here, is at most ttl_s seconds old and was
+ * not used before; it cannot be used again. Otherwise OYS_ENOPERM, the message saying why:
+ * "nonce was not issued by this server", "nonce was already used (a replayed document)",
+ * "nonce expired (issued N s ago, a challenge lasts M s)". */
+int oys_store_nonce_use(const struct oys_store *s, const unsigned char nonce[OYS_NONCE_LEN], long ttl_s,
+                        struct oys_err *e);
 
 /* Removes code by id. Missing: OYS_ENOINPUT. Names that pointed to it stay, dangling. */
 int oys_store_rm(const struct oys_store *s, const char *id, struct oys_err *e);

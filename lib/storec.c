@@ -3,6 +3,7 @@
 #include "codec.h"
 #include "httpc.h"
 #include "json.h"
+#include "seal.h"
 #include "store.h"
 
 #include <stdio.h>
@@ -54,7 +55,7 @@ static int answer_err(const struct oys_httpc_resp *r, const struct server *s, co
 	char reason[256];
 	long st = r->status;
 	server_reason(r, reason, sizeof reason);
-	if (st == 401 || st == 403) {
+	if (st == 401 || st == 403 || st == 409) {
 		if (reason[0] == '\0')
 			snprintf(reason, sizeof reason, "HTTP %ld", st);
 		return oys_err_set(e, OYS_ENOPERM, "storage server %.*s refused %s: %s", s->n, s->url, what,
@@ -108,7 +109,43 @@ int oys_storec_upload(const char *url, const char *token, const char *name, cons
 	return rc;
 }
 
+int oys_storec_challenge(const char *url, long timeout_ms, unsigned char nonce[OYS_SEAL_NONCE_LEN],
+                         struct oys_err *e)
+{
+	char to[2048];
+	struct server s;
+	int rc = target(url, "/challenge", "", &s, to, sizeof to, e);
+	if (rc)
+		return rc;
+	struct oys_httpc_req req = {"POST", to, NULL, "", 0, timeout_ms, 1u << 16};
+	struct oys_httpc_resp resp;
+	if ((rc = oys_httpc_do(&req, &resp, e)))
+		return oys_err_wrap(e, "storage server");
+	if (resp.status == 404 || resp.status == 405) {
+		rc = oys_err_set(e, OYS_EUNAVAIL, "storage server %.*s has no POST /challenge (HTTP %ld): "
+		                 "it cannot release code to this fetcher", s.n, s.url, resp.status);
+	} else if (resp.status != 201 && resp.status != 200) {
+		rc = answer_err(&resp, &s, "a challenge", e);
+	} else {
+		jv v = jv_invalid();
+		const char *hex = NULL;
+		struct oys_buf b = OYS_BUF_INIT;
+		if (oys_json_parse(resp.body.data, resp.body.len, &v, NULL) == 0 && jv_get_kind(v) == JV_KIND_OBJECT)
+			hex = oys_json_get_str(v, "nonce");
+		if (hex && oys_is_hex(hex, 2 * OYS_SEAL_NONCE_LEN, 0) && oys_hex_decode(&b, hex, strlen(hex)) == 0)
+			memcpy(nonce, b.data, OYS_SEAL_NONCE_LEN);
+		else
+			rc = oys_err_set(e, OYS_EUNAVAIL, "storage server %.*s answered a challenge without a %d-byte nonce",
+			                 s.n, s.url, OYS_SEAL_NONCE_LEN);
+		oys_buf_free(&b);
+		jv_free(v);
+	}
+	oys_httpc_resp_free(&resp);
+	return rc;
+}
+
 int oys_storec_load(const char *url, const char *id, const void *doc, size_t doc_len,
+                    const unsigned char nonce[OYS_SEAL_NONCE_LEN], const struct oys_seal_key *key,
                     long timeout_ms, size_t max, struct oys_buf *code, struct oys_err *e)
 {
 	char to[2048], body[128], sum[65];
@@ -117,13 +154,13 @@ int oys_storec_load(const char *url, const char *id, const void *doc, size_t doc
 	if (rc)
 		return rc;
 	snprintf(body, sizeof body, "{\"key\":\"%.80s\"}", id);
-	struct oys_buf att = OYS_BUF_INIT;
+	struct oys_buf att = OYS_BUF_INIT, raw = OYS_BUF_INIT;
 	if (oys_buf_puts(&att, "Attestation: ") < 0 || oys_base64_encode(&att, doc, doc_len) < 0) {
 		oys_buf_free(&att);
 		return oys_err_sys(e, OYS_EOSERR, "attestation");
 	}
 	const char *headers[] = {"Content-Type: application/json", att.data, NULL};
-	struct oys_httpc_req req = {"POST", to, headers, body, strlen(body), timeout_ms, max};
+	struct oys_httpc_req req = {"POST", to, headers, body, strlen(body), timeout_ms, max + OYS_SEAL_OVERHEAD};
 	struct oys_httpc_resp resp;
 	rc = oys_httpc_do(&req, &resp, e);
 	oys_buf_free(&att);
@@ -131,17 +168,26 @@ int oys_storec_load(const char *url, const char *id, const void *doc, size_t doc
 		return oys_err_set(e, OYS_EDATA, "code %s from %.*s is larger than %zu bytes", id, s.n, s.url, max);
 	if (rc)
 		return oys_err_wrap(e, "storage server");
+	size_t start = code->len;
 	if (resp.status == 404)
 		rc = oys_err_set(e, OYS_ENOINPUT, "code %s not found on %.*s", id, s.n, s.url);
 	else if (resp.status != 200)
 		rc = answer_err(&resp, &s, "the attestation", e);
-	else if (oys_sha256_hex(resp.body.data, resp.body.len, sum) < 0)
+	else if (oys_code_id_kind(id) != OYS_CODE_ID_HASH || oys_hex_decode(&raw, id, 64) < 0)
+		rc = oys_err_set(e, OYS_EUSAGE, "'%.80s' is not a content hash", id);
+	else if ((rc = oys_unseal(key, (const unsigned char *)raw.data, nonce, resp.body.data, resp.body.len, code, e)))
+		oys_err_wrap(e, "storage server %.*s", s.n, s.url);
+	else if (oys_sha256_hex(code->data + start, code->len - start, sum) < 0)
 		rc = oys_err_set(e, OYS_ESOFTWARE, "SHA-256 failed");
 	else if (strcmp(sum, id) != 0)
 		rc = oys_err_set(e, OYS_EDATA, "storage server %.*s sent code whose SHA-256 is %s, not %s: refused",
 		                 s.n, s.url, sum, id);
-	else if (oys_buf_append(code, resp.body.data, resp.body.len) < 0)
-		rc = oys_err_sys(e, OYS_EOSERR, "code %s", id);
+	if (rc && code->data) {
+		memset(code->data + start, 0, code->len - start);
+		code->len = start;
+		code->data[start] = '\0';
+	}
+	oys_buf_free(&raw);
 	oys_httpc_resp_free(&resp);
 	return rc;
 }

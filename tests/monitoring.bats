@@ -115,7 +115,7 @@ post() {
 	wait_port "$aport"
 	curl -sS --max-time 10 -o "$T/doc" "http://127.0.0.1:$aport/attestation/raw"
 	sport=$(oys-port)
-	printf '#!/bin/sh\nexec oys-store serve --root %q --pcr 0=%s\n' "$OYS_RUNTIME_DIR/attest-dev/root.pem" \
+	printf '#!/bin/sh\nexec oys-store serve --open-uploads --root %q --pcr 0=%s\n' "$OYS_RUNTIME_DIR/attest-dev/root.pem" \
 		"$(printf 'ab%.0s' {1..48})" >"$T/store.sh"
 	chmod +x "$T/store.sh"
 	start_bg "$T/store.log" socat "TCP-LISTEN:$sport,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/store.sh"

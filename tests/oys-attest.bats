@@ -586,7 +586,8 @@ start_socat() {
 	start_socat
 	run -69 --separate-stderr oys-attest --url "http://127.0.0.1:$PORT/attestation/nope"
 	[ "$stderr" = "oys-attest: attestation server http://127.0.0.1:$PORT/attestation/nope answered 404" ]
-	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nnot a document!"\n' >junk.sh
+	# (the short sleep lets socat relay the answer before it sees the script gone)
+	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nnot a document!"\nsleep 0.2\n' >junk.sh
 	chmod +x junk.sh
 	JPORT=$(oys-port)
 	start_bg "$T/junk.log" socat "TCP-LISTEN:$JPORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/junk.sh"

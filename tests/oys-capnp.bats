@@ -7,7 +7,10 @@ setup() {
 	common_setup
 	PORT=$(oys-port)
 }
-teardown() { common_teardown; }
+teardown() {
+	common_teardown
+	if [ -f "$T/.host-addr" ]; then ip addr del "$(cat "$T/.host-addr")/32" dev lo 2>/dev/null || true; fi
+}
 
 post() { curl -sS --max-time 10 -H 'content-type: application/json' --data "$2" "http://127.0.0.1:$PORT$1"; }
 
@@ -59,19 +62,30 @@ post() { curl -sS --max-time 10 -H 'content-type: application/json' --data "$2" 
 	[ "$output" = '{"num":10,"factors":[2,5]}' ]
 }
 
-# try_outbound POLICY: every spelling of loopback is refused by policy, and the sink sees nothing.
+# refusals: how many outbound connections workerd refused by policy so far.
+refusals() { grep -c 'is not allowed' "$T/workerd.log" || true; }
+
+# try_outbound POLICY [URL...]: every spelling of loopback, "this host" and link-local (and
+# the URLs given) is refused by workerd's policy, one refusal logged per URL, and the sink
+# sees nothing.
 try_outbound() {
+	local policy=$1
+	shift
 	cp "$FIXTURES/js/outbound.js" f.js
-	oys-capnp --js f.js --port "$PORT" --outbound "$1" >c.capnp
+	oys-capnp --js f.js --port "$PORT" --outbound "$policy" >c.capnp
 	serve_workerd c.capnp
-	local u
+	local u n=0
 	for u in "127.0.0.1:$SINK_PORT" "127.1:$SINK_PORT" "2130706433:$SINK_PORT" "0x7f000001:$SINK_PORT" \
-		"[::ffff:127.0.0.1]:$SINK_PORT" "[::1]:$SINK_PORT" "localhost:$SINK_PORT" "0.0.0.0:$SINK_PORT" \
-		"169.254.169.254"; do
+		"[::ffff:127.0.0.1]:$SINK_PORT" "[::ffff:7f00:1]:$SINK_PORT" "[64:ff9b::7f00:1]:$SINK_PORT" \
+		"[::1]:$SINK_PORT" "[::]:$SINK_PORT" "localhost:$SINK_PORT" "0.0.0.0:$SINK_PORT" \
+		"[::ffff:0.0.0.0]:$SINK_PORT" "169.254.169.254" "[::ffff:169.254.169.254]" \
+		"[64:ff9b::a9fe:a9fe]" "$@"; do
+		n=$((n + 1))
 		run -0 curl -sS --max-time 10 -G --data-urlencode "u=http://$u/" "http://127.0.0.1:$PORT/"
 		[[ $output == "refused: "* ]] || { echo "reached $u: $output"; return 1; }
+		# refused by workerd's policy (not by a dead sink or a missing route)
+		wait_for 5 test "$(refusals)" -ge "$n" || { echo "$u: not refused by policy"; cat "$T/workerd.log"; return 1; }
 	done
-	# Refused by workerd's policy (not by a dead sink), and the sink saw no connection.
 	grep -q "connecting to 127.0.0.1:$SINK_PORT is not allowed" "$T/workerd.log"
 	! grep -q 'accepting connection' "$T/sink.log"
 	curl -sS --max-time 5 "http://127.0.0.1:$SINK_PORT/" | grep -q secret # the sink itself works
@@ -92,6 +106,89 @@ try_outbound() {
 	start_sink
 	try_outbound 0.0.0.0/0,::/0
 	grep -q '"local"' c.capnp
+}
+
+@test "outbound ::ffff:0:0/96 (more specific than 127.0.0.0/8) does not reach [::ffff:127.0.0.1]" {
+	start_sink
+	try_outbound ::ffff:0:0/96
+	grep -q '"::ffff:127.0.0.0/104"' c.capnp
+}
+
+@test "outbound private (workerd's list holds loopback and 0.0.0.0/32) reaches none of them" {
+	start_sink
+	try_outbound private,public
+}
+
+@test "an allowed CIDR inside an always-denied range is refused before any config is written" {
+	cp "$EXAMPLES/factors.js" f.js
+	run -64 --separate-stderr oys-capnp --js f.js --outbound 127.0.0.1/32 -o c.capnp
+	[ "$stderr" = "oys-capnp: outbound policy: 127.0.0.1/32 lies inside 127.0.0.0/8 (loopback), which a function never reaches" ]
+	[ -z "$output" ]
+	[ ! -e c.capnp ]
+	for cidr in 127.0.0.1 10.0.0.0/8,127.0.0.0/8 0.0.0.0/32 169.254.169.254/32 ::1 ::/128 fe80::1/128 \
+		::ffff:127.0.0.1/128 ::ffff:7f00:0/104 ::ffff:169.254.169.254 64:ff9b::7f00:1 64:ff9b::a9fe:a9fe/128 \
+		64:ff9b::/104; do
+		run -64 --separate-stderr oys-capnp --js f.js --outbound "$cidr"
+		[[ $stderr == "oys-capnp: outbound policy: "*" lies inside "*", which a function never reaches" ]] ||
+			{ echo "$cidr: $stderr"; return 1; }
+		[ -z "$output" ]
+	done
+	# the same through oys-run's setting
+	OYS_OUTBOUND=127.0.0.1/32 run -64 --separate-stderr oys-capnp --js f.js
+	[ "$stderr" = "oys-capnp: outbound policy: 127.0.0.1/32 lies inside 127.0.0.0/8 (loopback), which a function never reaches" ]
+	# ranges that contain a denied one are fine: the denies win inside them
+	oys-capnp --js f.js --outbound 0.0.0.0/0,::ffff:0:0/96,64:ff9b::/96,127.0.0.0/7 >/dev/null
+}
+
+# An address of this host that is not loopback: one the test adds to lo (so nothing outside the
+# machine can reach it, as with loopback; the machine's own eth0 address would put the sink on
+# a real network), removed in teardown. Sets HOST_ADDR.
+add_host_addr() {
+	local i
+	for i in 1 2 3 4 5; do
+		HOST_ADDR=198.18.$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
+		ip addr add "$HOST_ADDR/32" dev lo 2>/dev/null && break
+		HOST_ADDR=
+	done
+	[ -n "$HOST_ADDR" ] || skip "cannot add an address to lo (no CAP_NET_ADMIN here)"
+	echo "$HOST_ADDR" >"$T/.host-addr"
+}
+
+# start_host_sink: the sink of start_sink on HOST_ADDR instead of 127.0.0.1.
+start_host_sink() {
+	HOST_SINK_PORT=$(oys-port)
+	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\nsleep 0.2\n' >"$T/host-sink.sh"
+	chmod +x "$T/host-sink.sh"
+	start_bg "$T/host-sink.log" socat -d -d "TCP-LISTEN:$HOST_SINK_PORT,bind=$HOST_ADDR,reuseaddr,fork" "EXEC:$T/host-sink.sh"
+	wait_for 10 bash -c "exec 3<>/dev/tcp/$HOST_ADDR/$HOST_SINK_PORT" 2>/dev/null
+	: >"$T/host-sink.log"
+}
+
+@test "outbound public and CIDRs: the host's own addresses are denied, read when the config is rendered" {
+	start_sink
+	add_host_addr
+	start_host_sink
+	# The sink on the host's address answers a client on the host: it is there to be reached.
+	curl -sS --max-time 5 "http://$HOST_ADDR:$HOST_SINK_PORT/" | grep -q secret
+	: >"$T/host-sink.log"
+	for policy in public 0.0.0.0/0,::/0 ::ffff:0:0/96,198.18.0.0/15; do
+		try_outbound "$policy" "$HOST_ADDR:$HOST_SINK_PORT" "[::ffff:$HOST_ADDR]:$HOST_SINK_PORT"
+		grep -q "connecting to $HOST_ADDR:$HOST_SINK_PORT is not allowed" "$T/workerd.log"
+		grep -qF "\"$HOST_ADDR/32\", \"::ffff:$HOST_ADDR/128\", \"64:ff9b::$HOST_ADDR/128\"" c.capnp
+		kill -TERM "$WORKERD_PID"
+		wait_for 10 bash -c "! kill -0 $WORKERD_PID 2>/dev/null"
+		: >"$T/workerd.log"
+	done
+	! grep -q 'accepting connection' "$T/host-sink.log"
+	# every address of every interface is denied (the machine's own eth0 one too)
+	for a in $(ip -o addr show | awk '{print $4}' | cut -d/ -f1); do
+		case $a in 127.* | ::1 | fe80:*) continue ;; esac
+		[[ $a == *:* ]] && want="\"$a/128\"" || want="\"$a/32\""
+		grep -qF "$want" c.capnp || { echo "$a not denied"; return 1; }
+	done
+	# and allowing one of them is refused
+	run -64 --separate-stderr oys-capnp --js f.js --outbound "$HOST_ADDR/32"
+	[ "$stderr" = "oys-capnp: outbound policy: $HOST_ADDR/32 is this host's own address $HOST_ADDR/32 (interface lo), which a function never reaches" ]
 }
 
 @test "OYS_OUTBOUND sets the policy when no flag is given" {

@@ -96,85 +96,142 @@ start_attested_store() {
 	curl -sS --max-time 10 -o "$T/doc" "$ATT_URL/attestation/raw"
 	ROOT_PEM=$OYS_RUNTIME_DIR/attest-dev/root.pem
 	PCR0=$(oys-attest verify --root "$ROOT_PEM" <"$T/doc" | jq -r '.pcrs["0"]')
-	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
+	start_store --open-uploads --root "$ROOT_PEM" --pcr "0=$PCR0"
 }
 
-@test "from a storage server: the document from a file, from stdin, or fetched from the attestation server" {
+@test "from a storage server: a challenge, a document with its nonce and our key, the code sealed to it" {
 	start_attested_store
 	head -c 20000 /dev/urandom >blob
 	printf '\0\0' >>blob
 	id=$(oys-store put blob)
-	oys-fetch "$id" --store "$URL" --attestation "$T/doc" --no-cache >out1
+	oys-fetch "$id" --store "$URL" --attestation-url "$ATT_URL" --no-cache -o out1
 	cmp blob out1
-	base64 "$T/doc" | oys-fetch "$id" --store "$URL" --attestation - --no-cache >out2
+	OYS_STORE=$URL OYS_ATTESTATION_URL=$ATT_URL oys-fetch "$id" --no-cache >out2
 	cmp blob out2
-	oys-fetch "$id" --store "$URL" --attestation-url "$ATT_URL" --no-cache -o out3
-	cmp blob out3
-	OYS_STORE=$URL OYS_ATTESTATION_URL=$ATT_URL oys-fetch "$id" --no-cache >out4
-	cmp blob out4
-	[ "$(grep -c '"path":"/load","status":200' "$T/store.log")" = 4 ]
+	# each fetch: one challenge, one document asked for with its nonce and a fresh 32-byte key,
+	# one load answered 200
+	[ "$(grep -c '"path":"/challenge","status":201' "$T/store.log")" = 2 ]
+	[ "$(grep -c '"path":"/load","status":200' "$T/store.log")" = 2 ]
+	grep -q '"event":"attestation"' "$T/attest.log"
+	[ -z "$(ls "$OYS_STORE/.nonces" | grep -v '\.used$')" ] # both nonces used up
+	[ "$(ls "$OYS_STORE/.nonces" | grep -c '\.used$')" = 2 ]
 }
 
 @test "a storage server refusing the document is 77, an unknown id 66, a server down 69" {
 	start_attested_store
 	id=$(oys-store put "$EXAMPLES/factors.js")
+	# an attestation server of another enclave image (same CA): PCR0 differs
 	echo other image >image
-	oys-attest issue --dev --image image -o other.doc
-	run -77 --separate-stderr oys-fetch "$id" --store "$URL" --attestation other.doc -o out
+	aport=$(oys-port)
+	start_bg "$T/attest-other.log" oys-attest serve --dev --image image --listen "127.0.0.1:$aport"
+	wait_port "$aport"
+	run -77 --separate-stderr oys-fetch "$id" --store "$URL" --attestation-url "http://127.0.0.1:$aport" -o out
 	[ "$stderr" = "oys-fetch: storage server $URL refused the attestation: attestation refused: pcr 0 mismatch" ]
 	[ ! -e out ]
-	run -66 --separate-stderr oys-fetch "$ZERO_ID" --store "$URL" --attestation "$T/doc"
+	run -66 --separate-stderr oys-fetch "$ZERO_ID" --store "$URL" --attestation-url "$ATT_URL"
 	[ "$stderr" = "oys-fetch: code $ZERO_ID not found on $URL" ]
 	port=$(oys-port)
-	run -69 --separate-stderr oys-fetch "$id" --store "http://127.0.0.1:$port" --attestation "$T/doc"
-	[[ $stderr == "oys-fetch: storage server: http://127.0.0.1:$port/load: "* ]]
+	run -69 --separate-stderr oys-fetch "$id" --store "http://127.0.0.1:$port" --attestation-url "$ATT_URL"
+	[[ $stderr == "oys-fetch: storage server: http://127.0.0.1:$port/challenge: "* ]]
 	# no attestation server to get a document from
 	run -69 --separate-stderr oys-fetch "$id" --store "$URL" --attestation-url "http://127.0.0.1:$port"
 	[[ $stderr == "oys-fetch: attestation: "* ]]
 	[ -z "$output" ]
 }
 
+@test "a document carrying another key than the fetcher's: the answer does not open (65)" {
+	start_attested_store
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	# an attestation server in the middle that swaps the public_key asked for for another
+	other=$(node "$ROOT/tests/sealed-code.mjs" keygen "$T/other.key")
+	port=$(oys-port)
+	cat >"$T/swap.sh" <<-'EOF'
+		#!/bin/bash
+		read -r method target version
+		target=$(sed -E "s/public_key=[0-9a-f]+/public_key=$OTHER/" <<<"$target")
+		curl -sS --max-time 10 -o "$TMPDOC.$$" "$UPSTREAM$target"
+		printf 'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' \
+			"$(stat -c %s "$TMPDOC.$$")"
+		cat "$TMPDOC.$$"
+		rm -f "$TMPDOC.$$"
+		sleep 0.2
+	EOF
+	chmod +x "$T/swap.sh"
+	start_bg "$T/swap.log" env OTHER="$other" UPSTREAM="$ATT_URL" TMPDOC="$T/swapped" \
+		socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/swap.sh"
+	wait_port "$port"
+	run -65 --separate-stderr oys-fetch "$id" --store "$URL" --attestation-url "http://127.0.0.1:$port" -o out.js
+	[ "$stderr" = "oys-fetch: storage server $URL: the sealed code does not open with this fetcher's key (sealed to another key, for another code id or challenge, or altered)" ]
+	[ -z "$output" ]
+	[ ! -e out.js ]
+	[ -z "$(find "$OYS_RUNTIME_DIR" -type f -path '*cache*' ! -path '*attest-dev*')" ]
+	grep -q '"path":"/load","status":200' "$T/store.log" # the server did seal it: to the other key
+}
+
 @test "a second fetch is served from the cache: the storage server may be gone" {
 	start_attested_store
 	id=$(oys-store put "$EXAMPLES/factors.js")
-	oys-fetch "$id" --store "$URL" --attestation "$T/doc" >first
+	oys-fetch "$id" --store "$URL" --attestation-url "$ATT_URL" >first
 	cmp "$EXAMPLES/factors.js" first
 	kill -TERM -- "-$STORE_PID"
-	run -0 oys-fetch "$id" --store "$URL" --attestation "$T/doc"
+	run -0 oys-fetch "$id" --store "$URL" --attestation-url "$ATT_URL"
 	[ "$output" = "$(cat "$EXAMPLES/factors.js")" ]
 	[ -f "$OYS_RUNTIME_DIR/cache/code/$id" ]
-	run -69 oys-fetch "$id" --store "$URL" --attestation "$T/doc" --no-cache
+	run -69 oys-fetch "$id" --store "$URL" --attestation-url "$ATT_URL" --no-cache
 	# a damaged cache entry is dropped, not served
 	chmod u+w "$OYS_RUNTIME_DIR/cache/code/$id"
 	echo 'evil();' >>"$OYS_RUNTIME_DIR/cache/code/$id"
-	run -69 oys-fetch "$id" --store "$URL" --attestation "$T/doc"
+	run -69 oys-fetch "$id" --store "$URL" --attestation-url "$ATT_URL"
 	[ ! -e "$OYS_RUNTIME_DIR/cache/code/$id" ]
 	# --cache DIR puts it elsewhere
-	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
-	oys-fetch "$id" --store "$URL" --attestation "$T/doc" --cache "$T/mycache" >/dev/null
+	start_store --open-uploads --root "$ROOT_PEM" --pcr "0=$PCR0"
+	oys-fetch "$id" --store "$URL" --attestation-url "$ATT_URL" --cache "$T/mycache" >/dev/null
 	[ -f "$T/mycache/$id" ]
 }
 
-@test "a storage server that sends other bytes than the id names: refused (65), nothing written or cached" {
+@test "a storage server that seals other code than the id names: refused (65), nothing written or cached" {
+	start_attested_store
 	id=$(sha "$EXAMPLES/factors.js")
-	oys-attest issue --dev -o doc
 	port=$(oys-port)
-	cat >liar.sh <<-'EOF'
-		#!/bin/sh
-		printf 'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 22\r\nConnection: close\r\n\r\nsteal(process.env); //'
+	# A lying server that speaks the protocol: a challenge, then other code, properly sealed to
+	# the fetcher's key (by tests/sealed-code.mjs, not by lib/) for the id asked for.
+	printf 'steal(process.env); //' >evil.js
+	cat >"$T/liar.sh" <<-'EOF'
+		#!/bin/bash
+		read -r method target version
+		att=
+		while IFS= read -r line; do
+			line=${line%$'\r'}
+			[ -z "$line" ] && break
+			case ${line,,} in attestation:*) att=${line#*: } ;; esac
+		done
+		if [ "$target" = /challenge ]; then
+			body='{"nonce":"'$NONCE'","expires_in":60}'
+			printf 'HTTP/1.1 201 Created\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "${#body}" "$body"
+		else
+			p=$(base64 -d <<<"$att" | oys-attest verify --root "$ROOT_PEM")
+			node "$SEALER" seal "$(jq -r .public_key <<<"$p")" "$(jq -r .nonce <<<"$p")" "$ID" <"$EVIL" >"$EVIL.sealed.$$"
+			printf 'HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' "$(stat -c %s "$EVIL.sealed.$$")"
+			cat "$EVIL.sealed.$$"
+			rm -f "$EVIL.sealed.$$"
+		fi
 		sleep 0.2
 	EOF
-	chmod +x liar.sh
-	start_bg "$T/liar.log" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/liar.sh"
+	chmod +x "$T/liar.sh"
+	start_bg "$T/liar.log" env NONCE="$(printf 'ab%.0s' {1..32})" ROOT_PEM="$ROOT_PEM" SEALER="$ROOT/tests/sealed-code.mjs" \
+		ID="$id" EVIL="$T/evil.js" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/liar.sh"
 	wait_port "$port"
-	bad=$(printf 'steal(process.env); //' | sha256sum | cut -d' ' -f1)
-	run -65 --separate-stderr oys-fetch "$id" --store "http://127.0.0.1:$port" --attestation doc -o out.js
+	bad=$(sha evil.js)
+	run -65 --separate-stderr oys-fetch "$id" --store "http://127.0.0.1:$port" --attestation-url "$ATT_URL" -o out.js
 	[ "$stderr" = "oys-fetch: storage server http://127.0.0.1:$port sent code whose SHA-256 is $bad, not $id: refused" ]
 	[ -z "$output" ]
 	[ ! -e out.js ]
-	run -65 --separate-stderr oys-fetch "$id" --store "http://127.0.0.1:$port" --attestation doc
+	run -65 --separate-stderr oys-fetch "$id" --store "http://127.0.0.1:$port" --attestation-url "$ATT_URL"
 	[ -z "$output" ]
 	[ -z "$(find "$OYS_RUNTIME_DIR" -type f -path '*cache*' ! -path '*attest-dev*')" ]
+	# the same liar sealing the real code: opened (so the refusal above is the hash, not the seal)
+	cp "$EXAMPLES/factors.js" evil.js
+	oys-fetch "$id" --store "http://127.0.0.1:$port" --attestation-url "$ATT_URL" --no-cache | cmp - "$EXAMPLES/factors.js"
 }
 
 # serve_raw RESPONSE: a server on $RAW_URL that answers every request with RESPONSE (printf format).
@@ -190,13 +247,20 @@ serve_raw() {
 }
 
 @test "odd answers from a storage server or an RPC are clean errors, never a crash" {
-	oys-attest issue --dev -o doc
 	serve_raw 'HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n\r\n[1]'
-	run -77 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL" --attestation doc
-	[ "$stderr" = "oys-fetch: storage server $RAW_URL refused the attestation: HTTP 403" ]
+	run -77 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL"
+	[ "$stderr" = "oys-fetch: storage server $RAW_URL refused a challenge: HTTP 403" ]
 	serve_raw 'HTTP/1.1 503 Unavailable\r\nContent-Length: 8\r\n\r\nnot json'
-	run -69 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL" --attestation doc
+	run -69 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL"
 	[ "$stderr" = "oys-fetch: storage server $RAW_URL: HTTP 503" ]
+	for body in '[1]' '{"nonce": 7}' '{"nonce": "abcd"}'; do
+		serve_raw "HTTP/1.1 201 Created\r\nContent-Length: ${#body}\r\n\r\n$body"
+		run -69 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL"
+		[ "$stderr" = "oys-fetch: storage server $RAW_URL answered a challenge without a 32-byte nonce" ]
+	done
+	serve_raw 'HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}'
+	run -69 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL"
+	[ "$stderr" = "oys-fetch: storage server $RAW_URL has no POST /challenge (HTTP 404): it cannot release code to this fetcher" ]
 	for body in '[1]' '{"result": 7}' '{"result": {"hash": 1}}' 'null' '{"jsonrpc":"2.0"'; do
 		serve_raw "HTTP/1.1 200 OK\r\nContent-Length: ${#body}\r\n\r\n$body"
 		run -69 --separate-stderr oys-fetch "0x$ZERO_ID" --rpc "$RAW_URL" --contract "$CONTRACT"
@@ -288,4 +352,123 @@ serve_raw() {
 	echo 'x' >>"$OYS_RUNTIME_DIR/cache/code/$id"
 	run -69 --separate-stderr oys-fetch "$tx"
 	[ -z "$output" ]
+}
+
+@test "chain: legacy (EIP-155), EIP-2930 and EIP-1559 transactions all verify by their recomputed hash" {
+	start_anvil
+	al='[{"address":"'$CONTRACT'","storageKeys":["0x'$(printf '0%.0s' {1..63})'1"]},{"address":"0x0000000000000000000000000000000000000001","storageKeys":[]}]'
+	tx0=$(send_code "$EXAMPLES/factors.js" "$CONTRACT" --legacy)
+	tx1=$(send_code "$EXAMPLES/factors.js" "$CONTRACT" --legacy --access-list "$al")
+	tx2=$(send_code "$EXAMPLES/factors.js" "$CONTRACT")
+	tx3=$(send_code "$EXAMPLES/factors-sw.js" "$CONTRACT" --access-list "$al" --value 12345)
+	for t in "$tx0:0x0" "$tx1:0x1" "$tx2:0x2" "$tx3:0x2"; do
+		[ "$("$CAST" tx --rpc-url "$RPC" "${t%:*}" --json | jq -r .type)" = "${t#*:}" ]
+	done
+	for t in "$tx0" "$tx1" "$tx2"; do
+		oys-fetch "$t" --no-cache | cmp - "$EXAMPLES/factors.js"
+	done
+	oys-fetch "$tx3" --no-cache | cmp - "$EXAMPLES/factors-sw.js"
+}
+
+@test "chain: a reverted transaction's calldata is refused (77), and nothing is cached" {
+	start_anvil
+	reverter=0x000000000000000000000000000000000000dEaD # code: PUSH1 0 PUSH1 0 REVERT
+	"$CAST" rpc --rpc-url "$RPC" anvil_setCode "$reverter" 0x60006000fd >/dev/null
+	tx=$(send_code "$EXAMPLES/factors.js" "$reverter" --gas-limit 1000000 || true)
+	[ "$("$CAST" receipt --rpc-url "$RPC" "$tx" --json | jq -r .status)" = 0x0 ]
+	run -77 --separate-stderr oys-fetch "$tx" --contract "$reverter" -o out.js
+	[ "$stderr" = "oys-fetch: transaction $tx reverted (receipt status 0x0): its calldata is not stored code" ]
+	[ -z "$output" ]
+	[ ! -e out.js ]
+	[ -z "$(find "$OYS_RUNTIME_DIR" -path '*cache*' -type f)" ]
+}
+
+@test "chain: the confirmations are honoured (75 until enough blocks are on top), 12 by default" {
+	start_anvil
+	tx=$(send_code "$EXAMPLES/factors.js")
+	run -75 --separate-stderr env OYS_CHAIN_CONFIRMATIONS=3 oys-fetch "$tx"
+	[ "$stderr" = "oys-fetch: transaction $tx has 1 confirmation of the 3 required: try again later" ]
+	[ -z "$output" ]
+	"$CAST" rpc --rpc-url "$RPC" anvil_mine 1 >/dev/null
+	run -75 --separate-stderr env OYS_CHAIN_CONFIRMATIONS=3 oys-fetch "$tx"
+	[ "$stderr" = "oys-fetch: transaction $tx has 2 confirmations of the 3 required: try again later" ]
+	[ -z "$(find "$OYS_RUNTIME_DIR" -path '*cache*' -type f)" ] # not cached while refused
+	# the flag beats the variable
+	run -0 --separate-stderr env OYS_CHAIN_CONFIRMATIONS=3 oys-fetch "$tx" --confirmations 2 --no-cache
+	"$CAST" rpc --rpc-url "$RPC" anvil_mine 1 >/dev/null
+	OYS_CHAIN_CONFIRMATIONS=3 oys-fetch "$tx" --no-cache | cmp - "$EXAMPLES/factors.js"
+	# the default is 12
+	unset OYS_CHAIN_CONFIRMATIONS
+	run -75 --separate-stderr oys-fetch "$tx" --no-cache
+	[ "$stderr" = "oys-fetch: transaction $tx has 3 confirmations of the 12 required: try again later" ]
+	"$CAST" rpc --rpc-url "$RPC" anvil_mine 9 >/dev/null
+	oys-fetch "$tx" | cmp - "$EXAMPLES/factors.js"
+	run -64 --separate-stderr oys-fetch "$tx" --confirmations 0
+	[ "$stderr" = "oys-fetch: --confirmations: '0' is not a whole number from 1 to 1000000 (see oys-fetch --help)" ]
+}
+
+# start_liar [VAR=VALUE...]: a JSON-RPC proxy in front of anvil (socat + a script) on LIAR that
+# lies in eth_getTransactionByHash: LIE_INPUT replaces the calldata, LIE_TO the recipient;
+# SWAP_FROM/SWAP_TO asks anvil for another transaction than the one asked for and answers it
+# (and its receipt) under the asked-for hash.
+start_liar() {
+	local port
+	port=$(oys-port)
+	cat >"$T/liar.sh" <<-'EOF'
+		#!/bin/bash
+		len=0
+		while IFS= read -r line; do
+			line=${line%$'\r'}
+			[ -z "$line" ] && break
+			case ${line,,} in content-length:*) len=${line#*:}; len=${len// /} ;; esac
+		done
+		body=$(head -c "$len")
+		method=$(jq -r .method <<<"$body")
+		[ -n "${SWAP_FROM:-}" ] && body=${body//$SWAP_FROM/$SWAP_TO}
+		answer=$(curl -sS --max-time 10 -H 'Content-Type: application/json' --data-binary "$body" "$UPSTREAM")
+		answer=$(jq -c --arg m "$method" --arg input "${LIE_INPUT:-}" --arg to "${LIE_TO:-}" --arg from "${SWAP_FROM:-}" '
+			if $m == "eth_getTransactionByHash" and (.result | type) == "object" then
+				(if $input != "" then .result.input = $input else . end)
+				| (if $to != "" then .result.to = $to else . end)
+				| (if $from != "" then .result.hash = $from else . end)
+			elif $m == "eth_getTransactionReceipt" and (.result | type) == "object" and $from != "" then
+				.result.transactionHash = $from
+			else . end' <<<"$answer")
+		printf 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "${#answer}" "$answer"
+		sleep 0.2
+	EOF
+	chmod +x "$T/liar.sh"
+	start_bg "$T/liar.log" env UPSTREAM="$RPC" "$@" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/liar.sh"
+	wait_port "$port"
+	LIAR=http://127.0.0.1:$port
+}
+
+no_cache_entry() { [ -z "$(find "$OYS_RUNTIME_DIR" -path '*cache*' -type f)" ]; }
+
+@test "chain: an RPC that lies (calldata, recipient, another transaction) is refused (65), nothing cached" {
+	start_anvil
+	honest=$(send_code "$EXAMPLES/factors.js")
+	elsewhere=$(send_code "$EXAMPLES/factors-sw.js" 0x0000000000000000000000000000000000000bad)
+	evil=$("$CAST" calldata 'store(bytes)' "0x$(printf 'steal(process.env)' | od -An -v -tx1 | tr -d ' \n')")
+	# the calldata swapped for other code
+	start_liar LIE_INPUT="$evil"
+	run -65 --separate-stderr oys-fetch "$honest" --rpc "$LIAR" -o out.js
+	[[ $stderr == "oys-fetch: RPC $LIAR answered a transaction whose fields hash to 0x"*", not $honest: refused" ]]
+	[ -z "$output" ]
+	[ ! -e out.js ]
+	no_cache_entry
+	# code sent to another contract passed off as sent to the code contract
+	start_liar LIE_TO="${CONTRACT,,}"
+	run -65 --separate-stderr oys-fetch "$elsewhere" --rpc "$LIAR"
+	[[ $stderr == "oys-fetch: RPC $LIAR answered a transaction whose fields hash to 0x"*", not $elsewhere: refused" ]]
+	no_cache_entry
+	# another (real, valid) transaction answered under the hash asked for
+	start_liar SWAP_FROM="$elsewhere" SWAP_TO="$honest"
+	run -65 --separate-stderr oys-fetch "$elsewhere" --rpc "$LIAR"
+	[[ $stderr == "oys-fetch: RPC $LIAR answered a transaction whose fields hash to ${honest}, not $elsewhere: refused" ]]
+	no_cache_entry
+	# the proxy passes the truth on: the honest transaction through it verifies (and is cached)
+	start_liar
+	oys-fetch "$honest" --rpc "$LIAR" | cmp - "$EXAMPLES/factors.js"
+	[ -n "$(find "$OYS_RUNTIME_DIR" -path '*cache*' -type f)" ]
 }

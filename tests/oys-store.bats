@@ -8,7 +8,8 @@ teardown() { common_teardown; }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 # The files of the store that look like code (what a reader could be served).
-code_files() { find "$OYS_STORE" -maxdepth 1 -type f -printf '%f\n' | sort; }
+# (Not .lock, the server's writer lock, nor anything else whose name is not a code id.)
+code_files() { find "$OYS_STORE" -maxdepth 1 -type f -regextype egrep -regex '.*/[0-9a-f]{64}' -printf '%f\n' | sort; }
 
 @test "put prints the SHA-256 of the code, get gives the same bytes back" {
 	head -c 100000 /dev/urandom >blob
@@ -185,6 +186,8 @@ start_store() {
 
 # req ARGS...: curl printing the body then the status on its own line.
 req() { curl -sS --max-time 10 -w '\n%{http_code}' "$@"; }
+# statuses FILE...: the status of each answer saved from req, one per line.
+statuses() { local f; for f; do tail -n1 "$f"; echo; done; }
 
 @test "serve: upload, with the operator token when one is set" {
 	echo s3cret >token
@@ -231,19 +234,113 @@ req() { curl -sS --max-time 10 -w '\n%{http_code}' "$@"; }
 	[ -z "$output" ]
 }
 
-@test "serve: OYS_STORE_TOKEN sets the token; without one, uploads are open" {
+@test "serve: OYS_STORE_TOKEN sets the token; without one it refuses to start, unless --open-uploads" {
 	OYS_STORE_TOKEN=tok start_store
 	run -0 req --data-binary 'x' "$URL/code"
 	[ "${lines[1]}" = 401 ]
 	run -0 req -H 'Authorization: Bearer tok' --data-binary 'x' "$URL/code"
 	[ "${lines[1]}" = 201 ]
-	start_store
+	# no token: the server does not start (inetd-style: nothing is read, nothing answered)
+	run -78 --separate-stderr oys-store serve <<<$'POST /code HTTP/1.1\r\nContent-Length: 1\r\n\r\ny'
+	[ "$stderr" = "oys-store: no upload token: give --token-file or OYS_STORE_TOKEN (or --open-uploads to let anyone upload)" ]
+	[ -z "$output" ]
+	port=$(oys-port)
+	run -78 --separate-stderr timeout 10 oys-store serve --listen "127.0.0.1:$port"
+	[ "$stderr" = "oys-store: no upload token: give --token-file or OYS_STORE_TOKEN (or --open-uploads to let anyone upload)" ]
+	run -64 --separate-stderr env OYS_STORE_TOKEN=tok oys-store serve --open-uploads
+	[ "$stderr" = "oys-store: --open-uploads and an upload token (--token-file, OYS_STORE_TOKEN) exclude each other (see oys-store --help)" ]
+	# the operator says so: anyone may upload
+	start_store --open-uploads
 	run -0 req --data-binary 'y' "$URL/code"
 	[ "${lines[1]}" = 201 ]
 }
 
+@test "serve: without the token an existing name is never re-pointed (409); with it, it is" {
+	echo 'v1' >v1.js
+	echo 'v2' >v2.js
+	id1=$(oys-store put --name app v1.js)
+	id2=$(sha v2.js)
+	start_store --open-uploads
+	run -0 req --data-binary @v2.js "$URL/code?name=app"
+	[ "${lines[1]}" = 409 ]
+	[ "$(jq -r .error.code <<<"${lines[0]}")" = name_taken ]
+	[ "$(jq -r .error.message <<<"${lines[0]}")" = "name app already points to $id1; this server takes uploads without a token, so it re-points no name (the operator does, with a token)" ]
+	[ "$(oys-store name app)" = "$id1" ]
+	[ "$(code_files)" = "$id1" ] # refused whole: the code is not stored either
+	# the same code under its own name again is harmless; a new name is taken
+	run -0 req --data-binary @v1.js "$URL/code?name=app"
+	[ "${lines[1]}" = 201 ]
+	run -0 req --data-binary @v2.js "$URL/code?name=next"
+	[ "${lines[1]}" = 201 ]
+	[ "$(oys-store name next)" = "$id2" ]
+	# oys-store put to the server reports the refusal
+	echo 'v3' >v3.js
+	run -77 --separate-stderr oys-store put --store "$URL" --name app v3.js
+	[ "$stderr" = "oys-store: storage server $URL refused the upload: name app already points to $id1; this server takes uploads without a token, so it re-points no name (the operator does, with a token)" ]
+	# concurrent anonymous uploads claiming one new name: exactly one gets it
+	pids=()
+	for i in $(seq 1 8); do
+		echo "c $i" >"c$i.js"
+		req --data-binary @"c$i.js" "$URL/code?name=race" >"race.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}" # (not the servers)
+	[ "$(statuses race.* | grep -c '^201$')" = 1 ]
+	[ "$(statuses race.* | grep -c '^409$')" = 7 ]
+	winner=$(grep -l '^201$' race.* | sed 's/race\.//')
+	[ "$(oys-store name race)" = "$(sha "c$winner.js")" ]
+	# with the token, the operator re-points
+	echo s3cret >token
+	start_store --token-file "$T/token"
+	run -0 req -H 'Authorization: Bearer s3cret' --data-binary @v2.js "$URL/code?name=app"
+	[ "${lines[1]}" = 201 ]
+	[ "$(oys-store name app)" = "$id2" ]
+}
+
+@test "serve: a store quota: uploads beyond it get 507, code already there is harmless" {
+	head -c 6000 /dev/urandom >a
+	head -c 6000 /dev/urandom >b
+	start_store --open-uploads --quota 10K
+	run -0 req --data-binary @a "$URL/code"
+	[ "${lines[1]}" = 201 ]
+	run -0 req --data-binary @b "$URL/code"
+	[ "${lines[1]}" = 507 ]
+	[ "$(jq -r .error.code <<<"${lines[0]}")" = store_full ]
+	[ "$(jq -r .error.message <<<"${lines[0]}")" = "the store is full: 6000 of its 10240 bytes are used, the upload needs 6000" ]
+	[ "$(code_files)" = "$(sha a)" ]
+	run -0 req --data-binary @a "$URL/code" # already there: takes nothing
+	[ "${lines[1]}" = 201 ]
+	run -69 --separate-stderr oys-store put --store "$URL" b
+	[ "$stderr" = "oys-store: storage server $URL: HTTP 507: the store is full: 6000 of its 10240 bytes are used, the upload needs 6000" ]
+	# concurrent uploads cannot together pass the quota: 3 of 8 pieces of 3000 bytes fit in 10K
+	rm -rf "$OYS_STORE"
+	pids=()
+	for i in $(seq 1 8); do
+		head -c 3000 /dev/urandom >"p$i"
+		req --data-binary @"p$i" "$URL/code" >"put.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ "$(statuses put.* | grep -c '^201$')" = 3 ]
+	[ "$(statuses put.* | grep -c '^507$')" = 5 ]
+	[ "$(code_files | wc -l)" = 3 ]
+	# from the environment; a bad one is a configuration error
+	rm -rf "$OYS_STORE"
+	OYS_STORE_QUOTA=4K start_store --open-uploads
+	run -0 req --data-binary @a "$URL/code"
+	[ "${lines[1]}" = 507 ]
+	run -78 --separate-stderr env OYS_STORE_QUOTA=lots oys-store serve --open-uploads </dev/null
+	[ "$stderr" = "oys-store: OYS_STORE_QUOTA 'lots' is not a size (like 512M, 1G, 0 for no limit)" ]
+	run -64 --separate-stderr oys-store serve --open-uploads --quota lots </dev/null
+	[ "$stderr" = "oys-store: --quota: 'lots' is not a size (like 65536, 512K, 128M, 1G) (see oys-store --help)" ]
+	# 0: no limit
+	start_store --open-uploads --quota 0
+	run -0 req --data-binary @b "$URL/code"
+	[ "${lines[1]}" = 201 ]
+}
+
 @test "serve: limits and malformed requests get 413, 400, 404, 405" {
-	start_store --max-size 1K
+	start_store --open-uploads --max-size 1K
 	head -c 2048 /dev/urandom >two-k
 	run -0 req --data-binary @two-k "$URL/code"
 	[ "${lines[1]}" = 413 ]
@@ -284,17 +381,19 @@ req() { curl -sS --max-time 10 -w '\n%{http_code}' "$@"; }
 
 @test "serve --listen answers without socat" {
 	PORT=$(oys-port)
-	start_bg "$T/store.log" oys-store serve --listen "127.0.0.1:$PORT"
+	start_bg "$T/store.log" oys-store serve --open-uploads --listen "127.0.0.1:$PORT"
 	wait_port "$PORT"
 	run -0 curl -sS --max-time 10 --data-binary 'hello' "http://127.0.0.1:$PORT/code"
 	[ "$(jq -r .code_id <<<"$output")" = "$(printf hello | sha256sum | cut -d' ' -f1)" ]
 }
 
-# ---- /load: code only against a verified attestation document ----
+# ---- /load: a challenge, then code sealed to the attested key ----
 
 # A development attestation server (oys-attest serve --dev) on $APORT; its root certificate
-# and the PCR0 of its documents in ROOT_PEM and PCR0; one document in $T/doc.
+# and the PCR0 of its documents in ROOT_PEM and PCR0; a document without nonce or key in
+# $T/doc; the operator's upload token in $T/token.
 start_attest() {
+	echo op >"$T/token"
 	APORT=$(oys-port)
 	start_bg "$T/attest.log" oys-attest serve --dev --listen "127.0.0.1:$APORT"
 	wait_port "$APORT"
@@ -304,68 +403,230 @@ start_attest() {
 	[ ${#PCR0} = 96 ]
 }
 
-load_code() { # load_code ID [curl args]: POST /load with $T/doc
-	local id=$1
-	shift
-	req -o "$T/loaded" "$@" --data-binary "{\"key\": \"$id\"}" "$URL/load"
+sealed() { node "$ROOT/tests/sealed-code.mjs" "$@"; }
+
+# challenge: a nonce from the storage server (NONCE), a fresh key pair of ours ($T/key, PUB),
+# and a document carrying both from the attestation server ($T/cdoc), as a fetcher does.
+challenge() {
+	run -0 req --data-binary '' "$URL/challenge"
+	[ "${lines[1]}" = 201 ]
+	NONCE=$(jq -r .nonce <<<"${lines[0]}")
+	[[ $NONCE =~ ^[0-9a-f]{64}$ ]]
+	[ "$(jq -r .expires_in <<<"${lines[0]}")" = "${1:-60}" ]
+	PUB=$(sealed keygen "$T/key")
+	curl -sS --max-time 10 -o "$T/cdoc" "http://127.0.0.1:$APORT/attestation/raw?nonce=$NONCE&public_key=$PUB"
+	oys-attest verify --root "$ROOT_PEM" --nonce "$NONCE" --public-key "$PUB" "$T/cdoc" >/dev/null
 }
 
-@test "serve /load: a document matching the policy gets the code, byte-exact" {
+load_code() { # load_code ID DOC [curl args]: POST /load with DOC, the answer in $T/loaded
+	local id=$1 doc=$2
+	shift 2
+	req -o "$T/loaded" -H "Attestation: $(base64 -w0 "$doc")" "$@" --data-binary "{\"key\": \"$id\"}" "$URL/load"
+}
+
+message() { jq -r .error.message "$T/loaded"; }
+
+@test "serve /load: challenge, a document with its nonce and our key, the code sealed to that key" {
 	start_attest
 	head -c 5000 /dev/urandom >blob
 	printf '\0\0' >>blob
 	id=$(oys-store put blob)
-	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	challenge
+	[ -f "$OYS_STORE/.nonces/$NONCE" ]
+	[ "$(stat -c %a "$OYS_STORE/.nonces")" = 700 ]
+	run -0 load_code "$id" "$T/cdoc" -D "$T/headers"
 	[ "$output" = $'\n200' ]
-	cmp blob "$T/loaded"
-	# an unknown id, asked for with a valid document, is 404
-	run -0 load_code "$(printf 'a%.0s' $(seq 1 64))" -H "Attestation: $(base64 -w0 "$T/doc")"
+	grep -qi '^content-type: application/vnd.oys.sealed-code' "$T/headers"
+	grep -qi '^x-oyster-sealed: 1' "$T/headers"
+	# version 1, the frame around the code: 1 + 32 + 12 + code + 16 bytes
+	[ "$(head -c 1 "$T/loaded" | od -An -tx1 | tr -d ' ')" = 01 ]
+	[ "$(stat -c %s "$T/loaded")" = $(($(stat -c %s blob) + 61)) ]
+	! cmp -s blob "$T/loaded"
+	sealed open "$T/key" "$NONCE" "$id" <"$T/loaded" | cmp - blob
+	# opened for another code id or another nonce, it does not open (the AAD binds both)
+	run ! sealed open "$T/key" "$NONCE" "$(printf 'a%.0s' {1..64})" <"$T/loaded"
+	run ! sealed open "$T/key" "$(printf 'b%.0s' {1..64})" "$id" <"$T/loaded"
+	# the nonce is used up; an unknown id, asked for with a fresh challenge, is 404
+	[ ! -e "$OYS_STORE/.nonces/$NONCE" ]
+	challenge
+	run -0 load_code "$(printf 'a%.0s' {1..64})" "$T/cdoc"
 	[ "${lines[-1]}" = 404 ]
+}
+
+@test "serve /load: the answer on the wire is not the code" {
+	start_attest
+	printf 'export default { fetch() { return new Response("OYS-PLAINTEXT-%s") } }\n' "$RANDOM$RANDOM" >marked.js
+	marker=$(grep -o 'OYS-PLAINTEXT-[0-9]*' marked.js)
+	id=$(oys-store put marked.js)
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	challenge
+	# a capture of everything the server sends, by socat between client and server
+	cport=$(oys-port)
+	start_bg "$T/capture.log" socat -R "$T/wire" "TCP-LISTEN:$cport,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$PORT"
+	wait_port "$cport"
+	run -0 req -o "$T/loaded" -H "Attestation: $(base64 -w0 "$T/cdoc")" --data-binary "{\"key\": \"$id\"}" \
+		"http://127.0.0.1:$cport/load"
+	[ "${lines[-1]}" = 200 ]
+	wait_for 10 grep -qa 'HTTP/1.1 200 OK' "$T/wire"
+	[ "$(stat -c %s "$T/wire")" -gt "$(stat -c %s marked.js)" ]
+	! grep -qa "$marker" "$T/wire"
+	! grep -qa 'export default' "$T/wire"
+	sealed open "$T/key" "$NONCE" "$id" <"$T/loaded" | grep -q "$marker"
+}
+
+@test "serve /load: a replayed document is refused (403), the nonce is used once" {
+	start_attest
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	challenge
+	run -0 load_code "$id" "$T/cdoc"
+	[ "${lines[-1]}" = 200 ]
+	cp "$T/cdoc" captured.doc
+	run -0 load_code "$id" captured.doc
+	[ "${lines[-1]}" = 403 ]
+	[ "$(message)" = "attestation refused: nonce was already used (a replayed document)" ]
+	run -0 load_code "$(printf 'a%.0s' {1..64})" captured.doc # no probing of ids with it either
+	[ "${lines[-1]}" = 403 ]
+	grep -q '"path":"/load","status":403,"code_id":"'"$id"'","error":"attestation refused: nonce was already used' "$T/store.log"
+}
+
+@test "serve /load: no nonce, a nonce never issued, no public key, a bad key: 403 with the reason" {
+	start_attest
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	run -0 load_code "$id" "$T/doc" # verifies, but carries neither
+	[ "${lines[-1]}" = 403 ]
+	[ "$(message)" = "attestation refused: the document carries no nonce (ask POST /challenge for one)" ]
+	never=$(head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n')
+	oys-attest issue --dev --nonce "$never" --public-key "$(printf 'ab%.0s' {1..32})" -o never.doc
+	run -0 load_code "$id" never.doc
+	[ "${lines[-1]}" = 403 ]
+	[ "$(message)" = "attestation refused: nonce was not issued by this server (or expired long ago)" ]
+	oys-attest issue --dev --nonce 0011 --public-key "$(printf 'ab%.0s' {1..32})" -o short.doc
+	run -0 load_code "$id" short.doc
+	[ "$(message)" = "attestation refused: nonce was not issued by this server (not 32 bytes)" ]
+	challenge
+	oys-attest issue --dev --nonce "$NONCE" -o nokey.doc
+	run -0 load_code "$id" nokey.doc
+	[ "${lines[-1]}" = 403 ]
+	[ "$(message)" = "attestation refused: the document carries no public_key to seal the code to" ]
+	oys-attest issue --dev --nonce "$NONCE" --public-key "04$(printf 'cd%.0s' {1..64})" -o p256.doc
+	run -0 load_code "$id" p256.doc
+	[ "$(message)" = "attestation refused: public_key is 65 bytes, not a 32-byte X25519 key" ]
+	# a key of small order agrees no secret: refused too
+	oys-attest issue --dev --nonce "$NONCE" --public-key "$(printf '00%.0s' {1..32})" -o zero.doc
+	run -0 load_code "$id" zero.doc
+	[ "${lines[-1]}" = 403 ]
+	[[ $(message) == "attestation refused: public_key: "* ]]
+	# the refusals before it did not use the nonce up... the small-order key did: a new one
+	challenge
+	run -0 load_code "$id" "$T/cdoc"
+	[ "${lines[-1]}" = 200 ]
+	sealed open "$T/key" "$NONCE" "$id" <"$T/loaded" | cmp - "$EXAMPLES/factors.js"
+}
+
+@test "serve /load: an expired nonce is refused; expired nonces are swept" {
+	start_attest
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0" --challenge-ttl 1
+	challenge 1
+	sleep 2.5 # the nonce's life is 1 s: 2.5 s later it is over
+	run -0 load_code "$id" "$T/cdoc"
+	[ "${lines[-1]}" = 403 ]
+	[[ $(message) =~ ^attestation\ refused:\ nonce\ expired\ \(issued\ [23]\ s\ ago,\ a\ challenge\ lasts\ 1\ s\)$ ]]
+	# OYS_STORE_CHALLENGE_TTL sets it too; the sweep on the next challenge removes what is old
+	OYS_STORE_CHALLENGE_TTL=7 start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0" --max-age 1
+	touch -d '-1 hour' "$OYS_STORE/.nonces/"*
+	challenge 7
+	[ "$(ls "$OYS_STORE/.nonces")" = "$NONCE" ] || { ls -la --time-style=full-iso "$OYS_STORE/.nonces"; date; return 1; }
+}
+
+@test "serve /load: two concurrent loads with one nonce: exactly one gets the code" {
+	start_attest
+	id=$(oys-store put "$EXAMPLES/factors.js")
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	challenge
+	pids=()
+	for i in $(seq 1 8); do
+		req -o "loaded.$i" -H "Attestation: $(base64 -w0 "$T/cdoc")" --data-binary "{\"key\": \"$id\"}" \
+			"$URL/load" >"status.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ "$(statuses status.* | grep -c '^200$')" = 1 ]
+	[ "$(statuses status.* | grep -c '^403$')" = 7 ]
+	winner=$(grep -l '^200$' status.* | sed 's/status\.//')
+	sealed open "$T/key" "$NONCE" "$id" <"loaded.$winner" | cmp - "$EXAMPLES/factors.js"
+	for i in $(seq 1 8); do
+		[ "$i" = "$winner" ] && continue
+		[ "$(jq -r .error.message "loaded.$i")" = "attestation refused: nonce was already used (a replayed document)" ]
+	done
 }
 
 @test "serve /load: no document 401, one that does not match the policy 403, tampered 403" {
 	start_attest
 	id=$(oys-store put "$EXAMPLES/factors.js")
-	other=$(printf 'ab%.0s' $(seq 1 48))
-	start_store --root "$ROOT_PEM" --pcr "0=$other"
-	run -0 load_code "$id"
+	other=$(printf 'ab%.0s' {1..48})
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$other"
+	run -0 req -o "$T/loaded" --data-binary "{\"key\": \"$id\"}" "$URL/load"
 	[ "${lines[-1]}" = 401 ]
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	challenge
+	run -0 load_code "$id" "$T/cdoc"
 	[ "${lines[-1]}" = 403 ]
-	[ "$(jq -r .error.message "$T/loaded")" = "attestation refused: pcr 0 mismatch" ]
-	start_store --root "$ROOT_PEM" --pcr "0=$PCR0"
+	[ "$(message)" = "attestation refused: pcr 0 mismatch" ]
+	start_store --token-file "$T/token" --root "$ROOT_PEM" --pcr "0=$PCR0"
+	challenge
 	# flip one byte near the end (in the signature)
-	size=$(stat -c %s "$T/doc")
-	cp "$T/doc" tampered
+	size=$(stat -c %s "$T/cdoc")
+	cp "$T/cdoc" tampered
 	printf '\x55' | dd of=tampered bs=1 seek=$((size - 10)) conv=notrunc status=none
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 tampered)"
+	! cmp -s tampered "$T/cdoc"
+	run -0 load_code "$id" tampered
 	[ "${lines[-1]}" = 403 ]
-	[[ $(jq -r .error.message "$T/loaded") == "attestation refused: "* ]]
-	! cmp -s tampered "$T/doc"
+	[[ $(message) == "attestation refused: "* ]]
 	# a document from another CA (a second dev server with its own state) is refused
 	APORT2=$(oys-port)
 	OYS_RUNTIME_DIR=$T/run2 start_bg "$T/attest2.log" oys-attest serve --dev --listen "127.0.0.1:$APORT2"
 	wait_port "$APORT2"
-	curl -sS --max-time 10 -o other-ca.doc "http://127.0.0.1:$APORT2/attestation/raw"
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 other-ca.doc)"
+	curl -sS --max-time 10 -o other-ca.doc "http://127.0.0.1:$APORT2/attestation/raw?nonce=$NONCE&public_key=$PUB"
+	run -0 load_code "$id" other-ca.doc
 	[ "${lines[-1]}" = 403 ]
-	[[ $(jq -r .error.message "$T/loaded") == "attestation refused: certificate chain"* ]]
-	# and the good document still works
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	[[ $(message) == "attestation refused: certificate chain"* ]]
+	# neither used the nonce up: the good document still works
+	run -0 load_code "$id" "$T/cdoc"
 	[ "${lines[-1]}" = 200 ]
-	cmp "$EXAMPLES/factors.js" "$T/loaded"
+	sealed open "$T/key" "$NONCE" "$id" <"$T/loaded" | cmp - "$EXAMPLES/factors.js"
 }
 
 @test "serve /load: without a PCR policy every document is refused" {
 	start_attest
 	id=$(oys-store put "$EXAMPLES/factors.js")
-	start_store --root "$ROOT_PEM"
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	start_store --token-file "$T/token" --root "$ROOT_PEM"
+	challenge
+	run -0 load_code "$id" "$T/cdoc"
 	[ "${lines[-1]}" = 403 ]
-	[ "$(jq -r .error.message "$T/loaded")" = "attestation refused: no PCR policy is configured on this server" ]
+	[ "$(message)" = "attestation refused: no PCR policy is configured on this server" ]
 	# the policy from the environment
-	OYS_ATTEST_ROOT=$ROOT_PEM OYS_ATTEST_PCRS="0=$PCR0" start_store
-	run -0 load_code "$id" -H "Attestation: $(base64 -w0 "$T/doc")"
+	OYS_STORE_TOKEN=op OYS_ATTEST_ROOT=$ROOT_PEM OYS_ATTEST_PCRS="0=$PCR0" start_store
+	run -0 load_code "$id" "$T/cdoc"
 	[ "${lines[-1]}" = 200 ]
+}
+
+@test "serve /challenge: POST only; too many waiting is 503 with Retry-After" {
+	start_store --open-uploads --challenge-ttl 30
+	run -0 req "$URL/challenge"
+	[ "${lines[-1]}" = 405 ]
+	mkdir -p "$OYS_STORE/.nonces"
+	chmod 700 "$OYS_STORE/.nonces"
+	# 4096 nonces waiting (the limit): the next challenge is refused until they expire or are used
+	(cd "$OYS_STORE/.nonces" && for i in $(seq 1 4096); do printf '%064x\n' "$i"; done | xargs touch)
+	run -0 curl -sS --max-time 10 -D "$T/h" -w '\n%{http_code}' --data-binary '' "$URL/challenge"
+	[ "${lines[-1]}" = 503 ]
+	grep -qi '^retry-after: 30' "$T/h"
+	[ "$(jq -r .error.message <<<"${lines[0]}")" = "4096 challenges are waiting to be used: try again later" ]
+	touch -d '-1 hour' "$OYS_STORE/.nonces/"*
+	run -0 req --data-binary '' "$URL/challenge"
+	[ "${lines[-1]}" = 201 ]
+	[ "$(ls "$OYS_STORE/.nonces" | wc -l)" = 1 ]
 }

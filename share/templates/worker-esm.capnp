@@ -7,7 +7,8 @@ const config :Workerd.Config = (
   services = [
     (name = "main", worker = .main),
     # The function's global fetch(): no network unless the operator allows it
-    # (oys-capnp --outbound). Loopback and link-local are always denied.
+    # (oys-capnp --outbound). Loopback, link-local, 0.0.0.0/8 (in every form) and the host's
+    # own addresses are always denied.
     (name = "outbound", network = @@NETWORK@@),
   ],
   sockets = [ @@SOCKET@@ ],

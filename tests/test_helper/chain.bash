@@ -4,7 +4,9 @@
 KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 # anvil's first account
 CONTRACT=0x00000000000000000000000000000000000C0DE0                    # checksummed case
 
-# start_anvil: a fresh chain on a free port; sets RPC and exports OYS_RPC_URL, OYS_CODE_CONTRACT.
+# start_anvil: a fresh chain on a free port; sets RPC and exports OYS_RPC_URL, OYS_CODE_CONTRACT,
+# and OYS_CHAIN_CONFIRMATIONS=1 (anvil mines a block per transaction and no more: tests of the
+# confirmations set their own).
 start_anvil() {
 	local port
 	port=$(oys-port)
@@ -12,7 +14,7 @@ start_anvil() {
 	ANVIL_PID=$BG_PID
 	wait_port "$port" 30
 	RPC=http://127.0.0.1:$port
-	export OYS_RPC_URL=$RPC OYS_CODE_CONTRACT=$CONTRACT
+	export OYS_RPC_URL=$RPC OYS_CODE_CONTRACT=$CONTRACT OYS_CHAIN_CONFIRMATIONS=1
 }
 
 hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }

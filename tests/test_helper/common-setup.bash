@@ -100,7 +100,8 @@ stray_processes() {
 # connection to $T/sink.log (its port in SINK_PORT): for tests that must show nothing reached it.
 start_sink() {
 	SINK_PORT=$(oys-port)
-	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\n' >"$T/sink.sh"
+	# (the short sleep lets socat relay the answer before it sees the script gone)
+	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\nsleep 0.2\n' >"$T/sink.sh"
 	chmod +x "$T/sink.sh"
 	start_bg "$T/sink.log" socat -d -d "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/sink.sh"
 	wait_port "$SINK_PORT"

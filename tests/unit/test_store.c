@@ -1,13 +1,17 @@
-/* Unit tests of code ids, store names, the store's put/get and the calldata ABI decoder
- * (lib/store.c, lib/chain.c). */
+/* Unit tests of code ids, store names, the store's put/get and challenges, and the calldata
+ * ABI decoder (lib/store.c, lib/chain.c). */
 #include "tap.h"
 #include "../../lib/chain.h"
 #include "../../lib/codec.h"
 #include "../../lib/file.h"
 #include "../../lib/store.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define H64 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -80,6 +84,37 @@ int main(void)
 	ok(oys_store_tx_get(&s, "0x00000000000000000000000000000000000c0de1", "0x" H64, got, &e) == OYS_ENOINPUT,
 	   "tx index: another contract does not see it");
 	ok(oys_store_rm(&s, id, &e) == 0 && oys_store_rm(&s, id, &e) == OYS_ENOINPUT, "rm, twice");
+
+	/* challenges: issued once, used once, expiring */
+	char hex[65], path[PATH_MAX + 80];
+	unsigned char nonce[OYS_NONCE_LEN];
+	struct oys_buf nb = OYS_BUF_INIT;
+	ok(oys_store_nonce_issue(&s, 60, 60, 10, hex, &e) == 0 && oys_is_hex(hex, 64, 1), "a nonce: 64 lowercase hex");
+	oys_hex_decode(&nb, hex, 64);
+	memcpy(nonce, nb.data, OYS_NONCE_LEN);
+	snprintf(path, sizeof path, "%s/.nonces/%s", dir, hex);
+	ok(access(path, F_OK) == 0, "it waits in .nonces/");
+	ok(oys_store_nonce_use(&s, nonce, 60, &e) == 0, "used once");
+	oys_err_clear(&e);
+	ok(oys_store_nonce_use(&s, nonce, 60, &e) == OYS_ENOPERM &&
+	   strcmp(e.msg, "nonce was already used (a replayed document)") == 0, "not twice: %s", e.msg);
+	nonce[0] ^= 1;
+	ok(oys_store_nonce_use(&s, nonce, 60, &e) == OYS_ENOPERM &&
+	   strcmp(e.msg, "nonce was not issued by this server (or expired long ago)") == 0, "never issued: %s", e.msg);
+	ok(oys_store_nonce_issue(&s, 60, 60, 10, hex, &e) == 0, "another");
+	oys_buf_reset(&nb);
+	oys_hex_decode(&nb, hex, 64);
+	memcpy(nonce, nb.data, OYS_NONCE_LEN);
+	snprintf(path, sizeof path, "%s/.nonces/%s", dir, hex);
+	struct timespec old[2] = {{time(NULL) - 61, 0}, {time(NULL) - 61, 0}};
+	utimensat(AT_FDCWD, path, old, 0);
+	oys_err_clear(&e);
+	ok(oys_store_nonce_use(&s, nonce, 60, &e) == OYS_ENOPERM && strncmp(e.msg, "nonce expired (issued 6", 23) == 0,
+	   "61 s old with a life of 60 s: expired: %s", e.msg);
+	for (int i = 0; i < 3; i++)
+		oys_store_nonce_issue(&s, 60, 60, 10, hex, &e);
+	ok(oys_store_nonce_issue(&s, 60, 60, 3, hex, &e) == OYS_EUNAVAIL, "3 waiting, at most 3: no fourth");
+	oys_buf_free(&nb);
 	oys_buf_free(&b);
 	oys_rm_rf(dir, NULL);
 
