@@ -26,6 +26,8 @@ static const char usage[] =
 	"\n"
 	"  -l, --listen ADDR       accept connections on ADDR (HOST:PORT) and fork per\n"
 	"                          connection, without socat\n"
+	"      --max-connections N with --listen, connections served at once; more wait\n"
+	"                          (OYS_MAX_CONNECTIONS, default 256)\n"
 	"      --agent             answer one HAProxy agent-check (free capacity) and exit\n"
 	"  -t, --timeout S         execution timeout, seconds (OYS_TIMEOUT, default 10)\n"
 	"      --start-timeout S   time workerd may take to start (OYS_START_TIMEOUT, default 10)\n"
@@ -33,6 +35,8 @@ static const char usage[] =
 	"      --max-body SIZE     largest request body (OYS_MAX_BODY, default 1M)\n"
 	"      --max-response SIZE largest function response (OYS_MAX_RESPONSE, default 16M)\n"
 	"      --read-timeout S    time a client has to send its request (OYS_READ_TIMEOUT, 10)\n"
+	"      --write-timeout S   a client that takes no part of the answer this long is\n"
+	"                          dropped (OYS_WRITE_TIMEOUT, 10)\n"
 	"      --drain-grace S     after /unregister, keep running new requests this long, while\n"
 	"                          the load balancer takes the host out (OYS_DRAIN_GRACE, 0)\n"
 	"  -s, --store DIR|URL     the code store (OYS_STORE)\n"
@@ -47,7 +51,10 @@ static const char usage[] =
 	"/unregister and /register from anywhere but loopback). One JSON log line per request goes\n"
 	"to stderr.\n";
 
-enum { O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE };
+enum {
+	O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE, O_WRITETO,
+	O_MAXCONN
+};
 
 static const struct option longopts[] = {
 	{"listen", required_argument, NULL, 'l'},
@@ -58,6 +65,8 @@ static const struct option longopts[] = {
 	{"max-body", required_argument, NULL, O_MAXBODY},
 	{"max-response", required_argument, NULL, O_MAXRESP},
 	{"read-timeout", required_argument, NULL, O_READTO},
+	{"write-timeout", required_argument, NULL, O_WRITETO},
+	{"max-connections", required_argument, NULL, O_MAXCONN},
 	{"drain-grace", required_argument, NULL, O_GRACE},
 	{"store", required_argument, NULL, 's'},
 	{"prefix", required_argument, NULL, O_PREFIX},
@@ -97,6 +106,8 @@ static void parse(int argc, char **argv, struct oys_serve_flags *f, const char *
 		case O_MAXBODY: f->max_body = optarg; break;
 		case O_MAXRESP: f->run.max_response = optarg; break;
 		case O_READTO: f->read_timeout = optarg; break;
+		case O_WRITETO: f->write_timeout = optarg; break;
+		case O_MAXCONN: f->max_connections = optarg; break;
 		case O_GRACE: f->drain_grace = optarg; break;
 		case 's': f->run.store = optarg; break;
 		case O_PREFIX: f->run.prefix = optarg; break;
@@ -141,7 +152,7 @@ int main(int argc, char **argv)
 	}
 	if (listen) {
 		static char peer[128];
-		int rc = oys_listen_fork(listen, 0, &e);
+		int rc = oys_listen_fork(listen, so.max_connections, &e);
 		if (rc == OYS_LISTEN_STOPPED)
 			return 0;
 		if (rc)

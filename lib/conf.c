@@ -187,6 +187,22 @@ static int cores(struct val v, double *out, struct oys_err *e)
 	return 0;
 }
 
+/* A whole number in [min, max]; unset: def. */
+static int whole(struct val v, long min, long max, long def, long *out, struct oys_err *e)
+{
+	if (v.s == NULL) {
+		*out = def;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	long n = strtol(v.s, &end, 10);
+	if (errno || end == v.s || *end || n < min || n > max)
+		return oys_err_set(e, v.code, "%s: '%.40s' is not a whole number from %ld to %ld", v.where, v.s, min, max);
+	*out = n;
+	return 0;
+}
+
 int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct oys_err *e)
 {
 	static char workerd[PATH_MAX];
@@ -232,11 +248,17 @@ int oys_conf_serve(const struct oys_serve_flags *f, struct oys_serve_opts *o, st
 	const struct oys_http_limits def = OYS_HTTP_LIMITS_DEFAULT;
 	unsigned long long max_body;
 	int read_ms, grace_ms;
+	long maxconn = 0;
 	o->http = def;
 	if ((rc = size(val_of(f->max_body, "--max-body", "OYS_MAX_BODY"), def.max_body, &max_body, e)) ||
 	    (rc = seconds(val_of(f->read_timeout, "--read-timeout", "OYS_READ_TIMEOUT"), 3600, def.head_timeout_ms,
-	                  &read_ms, e)))
+	                  &read_ms, e)) ||
+	    (rc = seconds(val_of(f->write_timeout, "--write-timeout", "OYS_WRITE_TIMEOUT"), 3600,
+	                  OYS_DEFAULT_WRITE_TIMEOUT_S * 1000, &o->write_timeout_ms, e)) ||
+	    (rc = whole(val_of(f->max_connections, "--max-connections", "OYS_MAX_CONNECTIONS"), 1, 65536,
+	                OYS_DEFAULT_MAX_CONNECTIONS, &maxconn, e)))
 		return rc;
+	o->max_connections = (int)maxconn;
 	/* a grace of 0 is a value here: no grace */
 	struct val g = val_of(f->drain_grace, "--drain-grace", "OYS_DRAIN_GRACE");
 	if (g.s && strspn(g.s, "0.") == strlen(g.s) && strchr(g.s, '0'))

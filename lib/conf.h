@@ -63,11 +63,11 @@ int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct o
 
 struct oys_serve_flags {
 	struct oys_run_flags run;
-	const char *max_body, *read_timeout, *drain_grace;
+	const char *max_body, *read_timeout, *drain_grace, *write_timeout, *max_connections;
 };
 
 /* oys_conf_run() for o->run, then OYS_MAX_BODY, OYS_READ_TIMEOUT, OYS_DRAIN_GRACE,
- * OYS_ADMIN_TOKEN and the peer. */
+ * OYS_WRITE_TIMEOUT, OYS_MAX_CONNECTIONS, OYS_ADMIN_TOKEN and the peer. */
 int oys_conf_serve(const struct oys_serve_flags *f, struct oys_serve_opts *o, struct oys_err *e);
 
 #endif

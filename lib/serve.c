@@ -74,41 +74,76 @@ struct ctx {
 	char peer[128];
 	char peer_ip[128];
 	double t0;
-	double t_answered;            /* when the answer was out (0: not yet) */
+	double t_answered;            /* when the whole answer was out (0: not yet) */
 	struct oys_run_result run;
 	int ran;
-	int answer_rc;                /* what writing the answer returned */
+	int answer_rc;                /* what starting the answer returned */
+	struct oys_http_answer out;   /* the answer being written */
+	int answering;                /* out is started */
+	struct oys_buf body;          /* the body of an answer of our own (error, JSON) */
 	jv log;                       /* extra fields for the log line */
 };
 
+/* Starts the answer: what the client takes at once goes out now, without waiting on it; the
+ * rest once the request has given back what it held (finish_answer). */
 static int answer(struct ctx *c, int status, const char *ctype, const struct oys_header *h, size_t nh,
                   const void *body, size_t len)
 {
 	c->status = status;
-	int r = oys_http_respond(c->o->out, status, ctype, h, nh, body, len);
-	c->t_answered = oys_now_ms();
+	c->answering = 1;
+	int r = oys_http_answer_start(&c->out, c->o->out, status, ctype, h, nh, body, len);
+	if (r == 0 && oys_http_answer_left(&c->out) == 0)
+		c->t_answered = oys_now_ms();
 	return r;
 }
 
 static int answer_error(struct ctx *c, int status, const char *code, const char *msg, const char *stage,
                         const struct oys_header *h, size_t nh)
 {
-	c->status = status;
 	c->error = code;
 	snprintf(c->message, sizeof c->message, "%s", msg);
-	int r = oys_http_respond_error(c->o->out, status, code, msg, stage,
-	                               c->ran ? c->run.request_id : NULL, h, nh);
-	c->t_answered = oys_now_ms();
-	return r;
+	jv err = jv_object();
+	err = oys_json_set_str(err, "code", code);
+	err = oys_json_set_str(err, "message", msg);
+	if (stage)
+		err = oys_json_set_str(err, "stage", stage);
+	if (c->ran)
+		err = oys_json_set_str(err, "request_id", c->run.request_id);
+	c->body.len = 0;
+	oys_json_append(&c->body, jv_object_set(jv_object(), jv_string("error"), err));
+	oys_buf_putc(&c->body, '\n');
+	return answer(c, status, "application/json", h, nh, c->body.data, c->body.len);
 }
 
 static int answer_json(struct ctx *c, int status, jv v)
 {
-	struct oys_buf b = OYS_BUF_INIT;
-	oys_json_append(&b, v);
-	oys_buf_putc(&b, '\n');
-	int r = answer(c, status, "application/json", NULL, 0, b.data, b.len);
-	oys_buf_free(&b);
+	c->body.len = 0;
+	oys_json_append(&c->body, v);
+	oys_buf_putc(&c->body, '\n');
+	return answer(c, status, "application/json", NULL, 0, c->body.data, c->body.len);
+}
+
+/* The rest of the answer, once nothing waits on it: a client that takes nothing of it for
+ * the write timeout is dropped, one that closes is gone. Logged either way. */
+static int finish_answer(struct ctx *c, int rc)
+{
+	if (!c->answering || rc)
+		return rc;
+	size_t total = oys_http_answer_size(&c->out);
+	int r = oys_http_answer_finish(&c->out, c->o->write_timeout_ms);
+	if (r == 0) {
+		c->t_answered = oys_now_ms();
+		return 0;
+	}
+	double sent = (double)(total - oys_http_answer_left(&c->out)) / (1 << 20);
+	c->error = r == OYS_ETEMPFAIL ? "write_timeout" : "client_gone";
+	if (r == OYS_ETEMPFAIL)
+		snprintf(c->message, sizeof c->message,
+		         "the client took no part of the answer for %g s (%.1f of %.1f MiB sent): dropped",
+		         c->o->write_timeout_ms / 1000.0, sent, (double)total / (1 << 20));
+	else
+		snprintf(c->message, sizeof c->message, "the client closed the connection after %.1f of %.1f MiB",
+		         sent, (double)total / (1 << 20));
 	return r;
 }
 
@@ -178,6 +213,7 @@ static void answer_run(struct oys_run_result *r, void *arg)
 			c->error = r->error;
 			snprintf(c->message, sizeof c->message, "%s", r->err.msg);
 			c->answer_rc = OYS_EIO;
+			c->answering = 0;
 			return;
 		}
 		if (r->http_status == 429)
@@ -354,12 +390,9 @@ static int route(struct ctx *c)
 			return answer_error(c, 500, "internal", e.msg, NULL, NULL, 0);
 		struct oys_metrics_gauges g = {0, 0, oys_serve_draining()};
 		pool_counts(c->o, &g.pool_total, &g.pool_busy);
-		struct oys_buf b = OYS_BUF_INIT;
-		oys_metrics_render(mx, &g, &b);
+		oys_metrics_render(mx, &g, &c->body);
 		oys_metrics_close(mx);
-		int rc = answer(c, 200, "text/plain; version=0.0.4", NULL, 0, b.data, b.len);
-		oys_buf_free(&b);
-		return rc;
+		return answer(c, 200, "text/plain; version=0.0.4", NULL, 0, c->body.data, c->body.len);
 	}
 	if (strcmp(p, "/unregister") == 0 || strcmp(p, "/register") == 0) {
 		c->ep = OYS_EP_ADMIN;
@@ -469,14 +502,17 @@ int oys_serve_one(const struct oys_serve_opts *o)
 	} else {
 		rc = route(&c);
 	}
+	rc = finish_answer(&c, rc ? OYS_EIO : 0);
 
 	count(&c);
 	log_line(&c);
 	if (c.ran)
 		oys_run_result_free(&c.run);
+	oys_http_answer_free(&c.out);
+	oys_buf_free(&c.body);
 	jv_free(c.log);
 	oys_http_request_free(&c.req);
-	return rc ? OYS_EIO : 0;
+	return rc;
 }
 
 /* HAProxy's agent check (see share/templates/haproxy.cfg for the whole reasoning):

@@ -13,7 +13,7 @@ setup() {
 	export OYS_BIN=${OYS_TEST_BIN:-$ROOT/bin}
 	export OYS_STATE=$T/state OYS_LOCAL_STATE=$T/state
 	export OYS_PORT=$(oys-port) OYS_AGENT_PORT=$(oys-port) OYS_ATTEST_PORT=$(oys-port)
-	export OYS_ATTESTATION_URL=http://127.0.0.1:$OYS_ATTEST_PORT
+	export OYS_ATTESTATION_URL=http://127.0.0.1:$OYS_ATTEST_PORT OYS_MAX_CONNECTIONS=8
 	mkdir -p "$OYS_STATE"
 }
 teardown() {

@@ -330,3 +330,53 @@ teardown() {
 	[ "$body" = '{"num":9,"factors":[3,3]}' ]
 	assert_clean
 }
+
+# stuck_client PATH: a client (socat with a tiny receive buffer, its output piped into a reader
+# that takes the first bytes and then never reads again) that sends GET PATH and stops reading
+# once the answer has begun. Its first bytes land in $T/stuck.head; STUCK_PID is its group.
+stuck_client() {
+	start_bg "$T/stuck.log" bash -c "{ printf 'GET $1 HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 120; } |
+		socat - TCP:127.0.0.1:$PORT,rcvbuf=4096 | { head -c 15 >'$T/stuck.head'; sleep 120; }"
+	STUCK_PID=$BG_PID
+}
+
+@test "a client that stops reading holds no sandbox: the next request is served, its oys-serve leaves at the write deadline" {
+	pool_setup 1 128M
+	big=$(put_fn "$FN/big.js")
+	serve_start OYS_WRITE_TIMEOUT=2
+	# 15 MiB: more than the kernel buffers between oys-serve and the stuck reader take
+	stuck_client "/fn/$big/?mib=15"
+	wait_for 30 grep -q '^HTTP/1.1 200' "$T/stuck.head"
+	# the answer has begun: the sandbox is given back while the client does not read
+	serverless "$FACTORS" '{"num": 4}'
+	[ "$status_code" = 200 ] || { echo "next request: $status_code $body"; return 1; }
+	[ "$body" = '{"num":4,"factors":[2,2]}' ]
+	assert_clean_but_stuck() { no_workerd && no_request_files && pool_free; }
+	wait_for 5 assert_clean_but_stuck
+	# the stuck one is dropped at the deadline and says so
+	wait_for 20 grep -q '"error":"write_timeout"' "$T/serve.log"
+	line=$(grep '"error":"write_timeout"' "$T/serve.log")
+	[ "$(jq -r .status <<<"$line")" = 200 ]
+	[[ $(jq -r .message <<<"$line") == "the client took no part of the answer for 2 s ("*" of 15.0 MiB sent): dropped" ]]
+	wait_for 5 no_oys_serve
+	call GET /metrics
+	grep -q '^oys_errors_total{code="write_timeout"} 1$' <<<"$body"
+	kill -TERM -- "-$STUCK_PID"
+	assert_clean
+}
+
+@test "--listen --max-connections: a connection beyond the cap waits for a free slot" {
+	PORT=$(oys-port)
+	start_bg "$T/listen.log" oys-serve --listen "127.0.0.1:$PORT" --max-connections 1 --read-timeout 2
+	wait_port "$PORT"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT" # says nothing: served until its read timeout
+	call GET /healthz
+	[ "$status_code" = 200 ]
+	run -0 timeout 10 cat <&5
+	exec 5>&-
+	[[ ${lines[0]} == $'HTTP/1.1 408 Request Timeout\r' ]]
+	# one at a time: the silent connection was answered (and logged) before the next was taken
+	[ "$(grep -o '"status":[0-9]*' "$T/listen.log" | tr '\n' ' ')" = '"status":408 "status":200 ' ]
+	run -64 --separate-stderr oys-serve --max-connections 0
+	[ "$stderr" = "oys-serve: --max-connections: '0' is not a whole number from 1 to 65536" ]
+}
