@@ -135,7 +135,7 @@ int main(int argc, char **argv)
 	int agent = 0;
 
 	parse(argc, argv, &f, &listen, &agent);
-	if (oys_conf_serve(&f, &so, &e))
+	if (oys_conf_serve(&f, &so, &e) || oys_runtime_check(&e))
 		oys_die_err(&e);
 	so.in = STDIN_FILENO;
 	so.out = STDOUT_FILENO;
