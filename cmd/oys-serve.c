@@ -39,6 +39,9 @@ static const char usage[] =
 	"                          dropped (OYS_WRITE_TIMEOUT, 10)\n"
 	"      --drain-grace S     after /unregister, keep running new requests this long, while\n"
 	"                          the load balancer takes the host out (OYS_DRAIN_GRACE, 0)\n"
+	"      --trust-no-peer     a client with no peer information at all (no UCSPI or socat\n"
+	"                          variables: run by hand) may call /unregister and /register\n"
+	"                          without a token, as loopback may (OYS_TRUST_NO_PEER=1)\n"
 	"  -s, --store DIR|URL     the code store (OYS_STORE)\n"
 	"      --prefix P          cgroup pool prefix (OYS_CGROUP_PREFIX, default workerd_)\n"
 	"  -O, --outbound POLICY   functions' fetch(): none, public or CIDRs (OYS_OUTBOUND)\n"
@@ -48,12 +51,12 @@ static const char usage[] =
 	"\n"
 	"Also read: OYS_RUNTIME_DIR, OYS_SHARE_DIR, OYS_ATTESTATION_URL, OYS_RPC_URL,\n"
 	"OYS_CODE_CONTRACT, OYS_COMPAT_DATE, OYS_CPU, OYS_WORKERD, OYS_ADMIN_TOKEN (required for\n"
-	"/unregister and /register from anywhere but loopback). One JSON log line per request goes\n"
-	"to stderr.\n";
+	"/unregister and /register from anywhere but loopback; a VSOCK peer is never loopback).\n"
+	"One JSON log line per request goes to stderr.\n";
 
 enum {
 	O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE, O_WRITETO,
-	O_MAXCONN
+	O_MAXCONN, O_TRUSTNOPEER
 };
 
 static const struct option longopts[] = {
@@ -67,6 +70,7 @@ static const struct option longopts[] = {
 	{"read-timeout", required_argument, NULL, O_READTO},
 	{"write-timeout", required_argument, NULL, O_WRITETO},
 	{"max-connections", required_argument, NULL, O_MAXCONN},
+	{"trust-no-peer", no_argument, NULL, O_TRUSTNOPEER},
 	{"drain-grace", required_argument, NULL, O_GRACE},
 	{"store", required_argument, NULL, 's'},
 	{"prefix", required_argument, NULL, O_PREFIX},
@@ -108,6 +112,7 @@ static void parse(int argc, char **argv, struct oys_serve_flags *f, const char *
 		case O_READTO: f->read_timeout = optarg; break;
 		case O_WRITETO: f->write_timeout = optarg; break;
 		case O_MAXCONN: f->max_connections = optarg; break;
+		case O_TRUSTNOPEER: f->trust_no_peer = "1"; break;
 		case O_GRACE: f->drain_grace = optarg; break;
 		case 's': f->run.store = optarg; break;
 		case O_PREFIX: f->run.prefix = optarg; break;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -219,6 +220,18 @@ void oys_http_answer_free(struct oys_http_answer *a)
 	oys_buf_free(&a->head);
 	a->body = NULL;
 	a->body_len = a->sent = 0;
+}
+
+int oys_http_bearer_ok(const char *authorization, const char *token)
+{
+	if (authorization == NULL || token == NULL || *token == '\0' || strncasecmp(authorization, "Bearer ", 7) != 0)
+		return 0;
+	const char *got = authorization + 7;
+	size_t a = strlen(got), b = strlen(token);
+	volatile unsigned char diff = a != b;
+	for (size_t i = 0; i < b; i++)
+		diff |= (unsigned char)(token[i] ^ (i < a ? got[i] : 0));
+	return diff == 0;
 }
 
 int oys_http_respond_error(int fd, int status, const char *code, const char *message,

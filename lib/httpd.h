@@ -46,6 +46,11 @@ size_t oys_http_answer_size(const struct oys_http_answer *a);
 int oys_http_answer_finish(struct oys_http_answer *a, int idle_ms);
 void oys_http_answer_free(struct oys_http_answer *a);
 
+/* Whether an Authorization header value is "Bearer TOKEN" with exactly this token (token
+ * not empty). In constant time with respect to the token's bytes: how long it takes depends
+ * on the two lengths only, never on where they first differ. */
+int oys_http_bearer_ok(const char *authorization, const char *token);
+
 /* The JSON error every oys server answers with:
  * {"error": {"code", "message", "stage", "request_id"}} (stage and request_id when given). */
 int oys_http_respond_error(int fd, int status, const char *code, const char *message,

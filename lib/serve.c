@@ -6,7 +6,9 @@
 #include "opt.h"
 #include "store.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,22 +163,32 @@ static void peer_address(const char *peer, char *out, size_t outsz)
 	out[n] = '\0';
 }
 
-static int peer_is_local(const char *peer)
+/* Whether the peer is this host: an IP address in 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104,
+ * read as an address (never by its spelling). A VSOCK peer ("vsock:CID:PORT") is another
+ * machine, whatever its CID; no peer at all ("-") counts only when the operator said so. */
+static int peer_is_local(const char *peer, const char *ip, int trust_no_peer)
 {
-	return strcmp(peer, "-") == 0 || strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]", 5) == 0 ||
-	       strcmp(peer, "::1") == 0;
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (strcmp(peer, "-") == 0)
+		return trust_no_peer;
+	if (strncmp(peer, "vsock:", 6) == 0 || strcmp(peer, "unknown") == 0)
+		return 0;
+	if (inet_pton(AF_INET, ip, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, ip, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return 0;
 }
 
-/* Admin endpoints: with a token configured, "Authorization: Bearer TOKEN"; without, only
- * from loopback or with no peer at all (run by hand). */
+/* Admin endpoints: with a token configured, "Authorization: Bearer TOKEN" (compared in
+ * constant time); without, only from loopback. */
 static int admin_allowed(struct ctx *c)
 {
 	const char *tok = c->o->admin_token;
-	if (tok && *tok) {
-		const char *auth = oys_http_header(&c->req, "Authorization");
-		return auth && strncasecmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, tok) == 0;
-	}
-	return peer_is_local(c->peer);
+	if (tok && *tok)
+		return oys_http_bearer_ok(oys_http_header(&c->req, "Authorization"), tok);
+	return peer_is_local(c->peer, c->peer_ip, c->o->trust_no_peer);
 }
 
 static void pool_counts(const struct oys_serve_opts *o, int *total, int *busy)
@@ -482,7 +494,10 @@ int oys_serve_one(const struct oys_serve_opts *o)
 	c.ep = OYS_EP_OTHER;
 	c.t0 = oys_now_ms();
 	snprintf(c.peer, sizeof c.peer, "%s", o->peer ? o->peer : "-");
-	peer_address(c.peer, c.peer_ip, sizeof c.peer_ip);
+	if (strncmp(c.peer, "vsock:", 6) == 0 || strcmp(c.peer, "unknown") == 0)
+		snprintf(c.peer_ip, sizeof c.peer_ip, "-"); /* no IP address: no X-Forwarded-For */
+	else
+		peer_address(c.peer, c.peer_ip, sizeof c.peer_ip);
 	struct oys_err e = {0};
 	int rc;
 

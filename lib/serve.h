@@ -12,7 +12,9 @@
 struct oys_serve_opts {
 	struct oys_run_opts run;         /* defaults for every run (store, pool, limits...) */
 	struct oys_http_limits http;     /* request limits and client deadlines */
-	const char *admin_token;         /* NULL: admin endpoints only from loopback (or no peer) */
+	const char *admin_token;         /* NULL: admin endpoints only from loopback */
+	int trust_no_peer;               /* a client with no peer information at all ("-") counts
+	                                    as loopback (printf ... | oys-serve); else as remote */
 	const char *peer;                /* the client, "1.2.3.4:5" or "-" (oys_conf_peer()) */
 	int drain_grace_ms;              /* after POST /unregister, new requests are still run this
 	                                    long (the balancer takes the host out meanwhile) */

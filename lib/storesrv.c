@@ -44,23 +44,10 @@ static int fail(struct ctx *x, int status, const char *code, const char *fmt, ..
 	return status;
 }
 
-/* Constant-time comparison of a presented token with the configured one. */
-static int token_ok(const char *auth, const char *token)
-{
-	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
-		return 0;
-	const char *got = auth + 7;
-	size_t a = strlen(got), b = strlen(token);
-	unsigned char diff = a != b;
-	for (size_t i = 0; i < b; i++)
-		diff |= (unsigned char)(token[i] ^ (i < a ? got[i] : 0));
-	return diff == 0;
-}
-
 static int upload(struct ctx *x, const struct oys_storesrv_conf *c, struct oys_http_request *r)
 {
 	const char *name = NULL;
-	if (c->token && !token_ok(oys_http_header(r, "Authorization"), c->token))
+	if (c->token && !oys_http_bearer_ok(oys_http_header(r, "Authorization"), c->token))
 		return fail(x, 401, "unauthorized", "uploads need the operator token (Authorization: Bearer TOKEN)");
 	if (r->query) {
 		if (strncmp(r->query, "name=", 5) != 0 || !oys_store_name_valid(r->query + 5))

@@ -380,3 +380,81 @@ stuck_client() {
 	run -64 --separate-stderr oys-serve --max-connections 0
 	[ "$stderr" = "oys-serve: --max-connections: '0' is not a whole number from 1 to 65536" ]
 }
+
+# admin ENV...: POST /unregister on stdin with the environment given; prints the status line
+# and the log line's peer.
+admin() {
+	env "$@" oys-serve <<<$'POST /unregister HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n' 2>"$T/admin.err" |
+		head -1 | tr -d '\r'
+	jq -r .peer "$T/admin.err"
+}
+
+@test "the admin token is checked whole: a prefix, an extension, another token of its length are refused" {
+	tok=s3cret-0123456789
+	for bad in s3cret-012345678 s3cret-01234567890 s3cret-0123456780 S3CRET-0123456789 ''; do
+		status_code=$(printf 'POST /unregister HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\n\r\n' "$bad" |
+			OYS_ADMIN_TOKEN=$tok oys-serve 2>/dev/null | head -1 | cut -d' ' -f2)
+		[ "$status_code" = 403 ] || { echo "token '$bad': $status_code"; return 1; }
+	done
+	status_code=$(printf 'POST /unregister HTTP/1.1\r\nHost: x\r\nAuthorization: bearer %s\r\nContent-Length: 0\r\n\r\n' "$tok" |
+		OYS_ADMIN_TOKEN=$tok oys-serve 2>/dev/null | head -1 | cut -d' ' -f2)
+	[ "$status_code" = 200 ]
+}
+
+@test "no peer information at all is a remote peer, unless the operator says otherwise" {
+	# printf ... | oys-serve: the read-only endpoints answer, the admin ones want a token
+	run -0 --separate-stderr oys-serve <<<$'GET /status HTTP/1.1\r\nHost: x\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 200 OK\r' ]]
+	run -0 admin
+	[ "${lines[0]}" = "HTTP/1.1 403 Forbidden" ]
+	[ "${lines[1]}" = - ]
+	run -0 admin OYS_TRUST_NO_PEER=1
+	[ "${lines[0]}" = "HTTP/1.1 200 OK" ]
+	[ -e "$OYS_RUNTIME_DIR/draining" ]
+	run -0 admin OYS_TRUST_NO_PEER=0
+	[ "${lines[0]}" = "HTTP/1.1 403 Forbidden" ]
+	run -0 --separate-stderr oys-serve --trust-no-peer <<<$'POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 200 OK\r' ]]
+	[ ! -e "$OYS_RUNTIME_DIR/draining" ]
+	run -78 --separate-stderr env OYS_TRUST_NO_PEER=yes oys-serve </dev/null
+	[ "$stderr" = "oys-serve: OYS_TRUST_NO_PEER: 'yes' is not 0 or 1" ]
+}
+
+@test "a VSOCK peer (socat's SOCAT_PEERADDR is its CID) is never loopback, whatever its CID" {
+	# socat sets SOCAT_PEERADDR to the CID in decimal and SOCAT_PEERPORT to the port
+	# (xio-vsock.c); CID 1 is VSOCK's own loopback, 3 the parent instance of an enclave
+	for cid in 1 2 3 127 2130706433; do
+		run -0 admin SOCAT_PEERADDR=$cid SOCAT_PEERPORT=5000 OYS_TRUST_NO_PEER=1
+		[ "${lines[0]}" = "HTTP/1.1 403 Forbidden" ] || { echo "CID $cid: ${lines[0]}"; return 1; }
+		[ "${lines[1]}" = "vsock:$cid:5000" ]
+	done
+	# with the token it is allowed, as any peer is
+	run -0 --separate-stderr env SOCAT_PEERADDR=3 SOCAT_PEERPORT=5000 OYS_ADMIN_TOKEN=t oys-serve \
+		<<<$'POST /unregister HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: 0\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 200 OK\r' ]]
+	# and a function behind a VSOCK peer gets no X-Forwarded-For (there is no IP address)
+	id=$(put_fn "$FN/echo.js")
+	run -0 --separate-stderr env SOCAT_PEERADDR=3 SOCAT_PEERPORT=5000 oys-serve \
+		<<<$"GET /fn/$id/ HTTP/1.1"$'\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n'
+	[ "$(jq -r '.headers["x-forwarded-for"]' <<<"${lines[-1]}")" = null ]
+}
+
+@test "peers are read as addresses: socat's IPv6 spelling, mapped loopback, and what is no address" {
+	# socat writes IPv6 peers in brackets and in full (xio-ip6.c)
+	run -0 admin 'SOCAT_PEERADDR=[0000:0000:0000:0000:0000:0000:0000:0001]' SOCAT_PEERPORT=4000
+	[ "${lines[0]}" = "HTTP/1.1 200 OK" ]
+	[ "${lines[1]}" = "[::1]:4000" ]
+	run -0 admin 'SOCAT_PEERADDR=[0000:0000:0000:0000:0000:ffff:7f00:0001]' SOCAT_PEERPORT=4000
+	[ "${lines[0]}" = "HTTP/1.1 200 OK" ]
+	run -0 admin 'SOCAT_PEERADDR=[2001:0db8:0000:0000:0000:0000:0000:0001]' SOCAT_PEERPORT=4000
+	[ "${lines[0]}" = "HTTP/1.1 403 Forbidden" ]
+	[ "${lines[1]}" = "[2001:db8::1]:4000" ]
+	run -0 admin PROTO=TCP TCPREMOTEIP=127.1.2.3 TCPREMOTEPORT=1
+	[ "${lines[0]}" = "HTTP/1.1 200 OK" ]
+	# a UNIX socket's path, or a spelling that is no address, is no loopback
+	for a in /run/oys.sock 127.0.0.1.example.com 127 0x7f000001 localhost; do
+		run -0 admin PROTO=TCP TCPREMOTEIP=$a TCPREMOTEPORT=1 OYS_TRUST_NO_PEER=1
+		[ "${lines[0]}" = "HTTP/1.1 403 Forbidden" ] || { echo "$a: ${lines[0]}"; return 1; }
+		[ "${lines[1]}" = unknown ]
+	done
+}
