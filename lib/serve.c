@@ -208,14 +208,22 @@ static int method_not_allowed(struct ctx *c, const char *allow)
 }
 
 /* Answers with the function's response, or the error: called by oys_run() as soon as the
- * result is known, before the teardown. */
+ * result is known, before the teardown. Every header of the function comes back (the response
+ * parser bounds its head at 64 KiB), but the framing, hop-by-hop and X-Oyster- ones, which are
+ * ours; one that could not be sent as it is (a control character in its name or value,
+ * Content-Type included) makes the answer 502 bad_response, as the response parser does:
+ * dropping it would change what the answer means (a body without its Content-Type is sniffed). */
 static void answer_run(struct oys_run_result *r, void *arg)
 {
 	struct ctx *c = arg;
 	char ms[32];
 	snprintf(ms, sizeof ms, "%.1f", r->t.total);
-	struct oys_header h[64];
+	struct oys_header *h = calloc(r->resp.nheaders + 4, sizeof *h);
 	size_t nh = 0;
+	if (h == NULL) {
+		c->answer_rc = answer_error(c, 500, "internal", "out of memory", r->stage, NULL, 0);
+		return;
+	}
 	h[nh++] = (struct oys_header){"X-Oyster-Request-Id", r->request_id};
 	h[nh++] = (struct oys_header){"X-Oyster-Code-Id", r->code_id};
 	h[nh++] = (struct oys_header){"X-Oyster-Execution-Ms", ms};
@@ -226,16 +234,26 @@ static void answer_run(struct oys_run_result *r, void *arg)
 			snprintf(c->message, sizeof c->message, "%s", r->err.msg);
 			c->answer_rc = OYS_EIO;
 			c->answering = 0;
-			return;
+		} else {
+			if (r->http_status == 429)
+				h[nh++] = (struct oys_header){"Retry-After", "1"};
+			c->answer_rc = answer_error(c, r->http_status, r->error, r->err.msg, r->stage, h, nh);
 		}
-		if (r->http_status == 429)
-			h[nh++] = (struct oys_header){"Retry-After", "1"};
-		c->answer_rc = answer_error(c, r->http_status, r->error, r->err.msg, r->stage, h, nh);
+		free(h);
 		return;
 	}
 	const char *ctype = NULL;
-	for (size_t i = 0; i < r->resp.nheaders && nh < sizeof h / sizeof *h; i++) {
+	for (size_t i = 0; i < r->resp.nheaders; i++) {
 		const struct oys_header *fh = &r->resp.headers[i];
+		if (!oys_http_valid_name(fh->name) || !oys_http_valid_value(fh->value)) {
+			char msg[160];
+			snprintf(msg, sizeof msg, "function response header %.64s: a control character in its %s",
+			         oys_http_valid_name(fh->name) ? fh->name : "(name)",
+			         oys_http_valid_name(fh->name) ? "value" : "name");
+			c->answer_rc = answer_error(c, 502, "bad_response", msg, "execute", h, 3);
+			free(h);
+			return;
+		}
 		if (strcasecmp(fh->name, "Content-Type") == 0) {
 			ctype = fh->value;
 			continue;
@@ -246,6 +264,7 @@ static void answer_run(struct oys_run_result *r, void *arg)
 		h[nh++] = *fh;
 	}
 	c->answer_rc = answer(c, r->resp.status, ctype, h, nh, r->resp.body.data, r->resp.body.len);
+	free(h);
 }
 
 /* A sandbox stays busy until its teardown is over (workerd killed, the cgroup emptied: 10-30 ms
@@ -288,6 +307,14 @@ static int serverless(struct ctx *c)
 	jv v;
 	const char *b = c->req.body.data;
 	size_t n = c->req.body.len;
+	const char *nul = n ? memchr(b, '\0', n) : NULL;
+	if (nul) {
+		/* never valid JSON (a NUL inside a string must be written \u0000), and a NUL would
+		 * end what a C string of the body holds: refused, so the function sees what jq read */
+		char msg[96];
+		snprintf(msg, sizeof msg, "bad JSON: a raw NUL byte at byte %zu of the body", (size_t)(nul - b));
+		return answer_error(c, 400, "bad_json", msg, NULL, NULL, 0);
+	}
 	if (oys_json_parse(b, n, &v, &e))
 		return answer_error(c, 400, "bad_json", e.msg, NULL, NULL, 0);
 	if (jv_get_kind(v) != JV_KIND_OBJECT) {

@@ -458,3 +458,61 @@ admin() {
 		[ "${lines[1]}" = unknown ]
 	done
 }
+
+@test "every header of the function comes back, not only the first 64" {
+	id=$(put_fn "$FN/headers.js")
+	serve_start
+	call GET "/fn/$id/?n=200"
+	[ "$status_code" = 200 ]
+	[ "$body" = "200 headers" ]
+	[ "$(grep -c '^x-h-[0-9]*: [0-9]*$' <<<"$headers")" = 200 ]
+	grep -q '^x-h-199: 199$' <<<"$headers"
+	grep -qi '^content-type: text/plain' <<<"$headers"
+	grep -q '^X-Oyster-Request-Id: ' <<<"$headers"
+}
+
+@test "a Content-Type with a control character is 502 bad_response, as any such header is" {
+	id=$(put_fn "$FN/status.js")
+	serve_start
+	for t in 'text/x\u0001y' 'text/x\u007fy'; do
+		serverless "$id" "{\"status\": 200, \"type\": \"$t\"}"
+		[ "$status_code" = 502 ] || { echo "$t: $status_code $headers"; return 1; }
+		[ "$(error_code)" = bad_response ]
+	done
+	# bytes beyond ASCII are field content (obs-text): passed as they are
+	serverless "$id" '{"status": 200, "type": "text/\u00e9"}'
+	[ "$status_code" = 200 ]
+	grep -qi $'^content-type: text/\xc3\xa9$' <<<"$headers"
+	assert_clean
+}
+
+@test "a JSON body with a raw NUL byte is 400 bad_json, wherever the NUL is" {
+	serve_start
+	for body in '{"code_id": "%s", "input": "a\0b"}' '{"code_id": "%s", "input": 1}\0' '\0{"code_id": "%s"}'; do
+		# shellcheck disable=SC2059 # the format is the body
+		printf "$body" "$FACTORS" >"$T/nul.json"
+		status_code=$(curl -sS -o "$T/b" -w '%{http_code}' -H 'content-type: application/json' \
+			--data-binary @"$T/nul.json" "http://127.0.0.1:$PORT/api/serverless")
+		[ "$status_code" = 400 ] || { echo "$body: $status_code $(cat "$T/b")"; return 1; }
+		[ "$(jq -r .error.code "$T/b")" = bad_json ]
+		[[ $(jq -r .error.message "$T/b") == "bad JSON: a raw NUL byte at byte "* ]]
+	done
+	# written as \u0000 it is JSON, and reaches the function
+	serverless "$FACTORS" '{"num": 12, "note": "a\u0000b"}'
+	[ "$status_code" = 200 ]
+	assert_clean
+}
+
+@test "a body slower than the read timeout is cut off with 408, however fast its head was" {
+	serve_start OYS_READ_TIMEOUT=1
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'POST /api/serverless HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"code_id": ' >&5
+	start=$SECONDS
+	run -0 timeout 10 cat <&5
+	exec 5>&-
+	[ $((SECONDS - start)) -lt 8 ]
+	[[ ${lines[0]} == $'HTTP/1.1 408 Request Timeout\r' ]]
+	[ "$(jq -r .error.code <<<"${lines[-1]}")" = timeout_reading ]
+	[ "$(jq -r .error.message <<<"${lines[-1]}")" = "client too slow: request body did not arrive in time" ]
+	assert_clean
+}
