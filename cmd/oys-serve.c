@@ -39,6 +39,8 @@ static const char usage[] =
 	"                          dropped (OYS_WRITE_TIMEOUT, 10)\n"
 	"      --drain-grace S     after /unregister, keep running new requests this long, while\n"
 	"                          the load balancer takes the host out (OYS_DRAIN_GRACE, 0)\n"
+	"  -k, --signing-key FILE  the enclave's key, which signs every answer (OYS_SIGNING_KEY,\n"
+	"                          default $OYS_RUNTIME_DIR/signing.key; none there: unsigned)\n"
 	"      --trust-no-peer     a client with no peer information at all (no UCSPI or socat\n"
 	"                          variables: run by hand) may call /unregister and /register\n"
 	"                          without a token, as loopback may (OYS_TRUST_NO_PEER=1)\n"
@@ -71,6 +73,7 @@ static const struct option longopts[] = {
 	{"write-timeout", required_argument, NULL, O_WRITETO},
 	{"max-connections", required_argument, NULL, O_MAXCONN},
 	{"trust-no-peer", no_argument, NULL, O_TRUSTNOPEER},
+	{"signing-key", required_argument, NULL, 'k'},
 	{"drain-grace", required_argument, NULL, O_GRACE},
 	{"store", required_argument, NULL, 's'},
 	{"prefix", required_argument, NULL, O_PREFIX},
@@ -80,11 +83,11 @@ static const struct option longopts[] = {
 };
 
 static const struct oys_complete complete[] = {
-	{"store", ":dir"}, {"outbound", "none public"}, {"log-format", "auto human json"},
+	{"store", ":dir"}, {"outbound", "none public"}, {"log-format", "auto human json"}, {"signing-key", ":file"},
 	{0},
 };
 
-static const struct oys_cmd cmd = {NULL, usage, "l:t:m:s:O:", longopts, complete, NULL};
+static const struct oys_cmd cmd = {NULL, usage, "l:t:m:s:O:k:", longopts, complete, NULL};
 static const struct oys_tool tool = {NULL, &cmd, 1, NULL};
 
 static volatile int aborted;
@@ -113,6 +116,7 @@ static void parse(int argc, char **argv, struct oys_serve_flags *f, const char *
 		case O_WRITETO: f->write_timeout = optarg; break;
 		case O_MAXCONN: f->max_connections = optarg; break;
 		case O_TRUSTNOPEER: f->trust_no_peer = "1"; break;
+		case 'k': f->signing_key = optarg; break;
 		case O_GRACE: f->drain_grace = optarg; break;
 		case 's': f->run.store = optarg; break;
 		case O_PREFIX: f->run.prefix = optarg; break;

@@ -276,7 +276,7 @@ int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct o
 
 int oys_conf_serve(const struct oys_serve_flags *f, struct oys_serve_opts *o, struct oys_err *e)
 {
-	static char peer[128];
+	static char peer[128], key[PATH_MAX];
 	int rc = oys_conf_run(&f->run, &o->run, e);
 	if (rc)
 		return rc;
@@ -298,6 +298,8 @@ int oys_conf_serve(const struct oys_serve_flags *f, struct oys_serve_opts *o, st
 	if (t.s && strcmp(t.s, "0") != 0 && strcmp(t.s, "1") != 0)
 		return oys_err_set(e, t.code, "%s: '%.40s' is not 0 or 1", t.where, t.s);
 	o->trust_no_peer = t.s && strcmp(t.s, "1") == 0;
+	if ((o->signing_key = oys_conf_signing_key(f->signing_key, key, sizeof key)) == NULL)
+		return oys_err_set(e, f->signing_key ? OYS_EUSAGE : OYS_ECONFIG, "signing key: path too long");
 	/* a grace of 0 is a value here: no grace */
 	struct val g = val_of(f->drain_grace, "--drain-grace", "OYS_DRAIN_GRACE");
 	if (g.s && strspn(g.s, "0.") == strlen(g.s) && strchr(g.s, '0'))

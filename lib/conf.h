@@ -67,11 +67,12 @@ struct oys_serve_flags {
 	struct oys_run_flags run;
 	const char *max_body, *read_timeout, *drain_grace, *write_timeout, *max_connections;
 	const char *trust_no_peer; /* "1": --trust-no-peer */
+	const char *signing_key;
 };
 
 /* oys_conf_run() for o->run, then OYS_MAX_BODY, OYS_READ_TIMEOUT, OYS_DRAIN_GRACE,
- * OYS_WRITE_TIMEOUT, OYS_MAX_CONNECTIONS, OYS_TRUST_NO_PEER (0 or 1), OYS_ADMIN_TOKEN and
- * the peer. */
+ * OYS_WRITE_TIMEOUT, OYS_MAX_CONNECTIONS, OYS_TRUST_NO_PEER (0 or 1), OYS_SIGNING_KEY
+ * (oys_conf_signing_key()), OYS_ADMIN_TOKEN and the peer. */
 int oys_conf_serve(const struct oys_serve_flags *f, struct oys_serve_opts *o, struct oys_err *e);
 
 #endif

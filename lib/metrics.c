@@ -22,7 +22,8 @@ static const char *const error_names[] = {
 	"length_required", "too_large", "timeout_reading", "draining", "forbidden",
 	"compile_error", "memory_limit", "timeout", "start_timeout", "crashed", "incomplete_response",
 	"response_too_large", "bad_response", "no_sandbox", "storage_unavailable", "storage_timeout",
-	"attestation_refused", "bad_code", "client_gone", "write_timeout", "config", "internal", "other",
+	"attestation_refused", "bad_code", "client_gone", "write_timeout", "signing_key", "config", "internal",
+	"other",
 };
 #define N_ERRORS (sizeof error_names / sizeof *error_names)
 

@@ -4,6 +4,7 @@
 #include "json.h"
 #include "metrics.h"
 #include "opt.h"
+#include "sign.h"
 #include "store.h"
 
 #include <arpa/inet.h>
@@ -83,8 +84,71 @@ struct ctx {
 	struct oys_http_answer out;   /* the answer being written */
 	int answering;                /* out is started */
 	struct oys_buf body;          /* the body of an answer of our own (error, JSON) */
+	int read_whole;               /* the request was read whole: its method, path and body are
+	                                 signed; else empty ones are (oys(7), Signed answers) */
+	int signed_answer;            /* the answer carries its signatures */
 	jv log;                       /* extra fields for the log line */
 };
+
+/* ---- the enclave's key: loaded once per process, once the request is read, wiped at its
+ * end; without the public half, which signing does not need (only /status shows it) ---- */
+
+static struct {
+	int state;                    /* 0 not loaded, 1 ready, -1 no key file: unsigned, -2 unusable */
+	struct oys_sign_key key;
+	struct oys_err err;           /* why unusable */
+} signer;
+
+static void signer_load(const struct oys_serve_opts *o)
+{
+	if (signer.state != 0)
+		return;
+	int rc = o->signing_key ? oys_sign_key_load_secret(o->signing_key, &signer.key, &signer.err) : OYS_ENOINPUT;
+	signer.state = rc == 0 ? 1 : rc == OYS_ENOINPUT ? -1 : -2;
+}
+
+static void signer_wipe(void)
+{
+	oys_sign_key_wipe(&signer.key);
+	signer.state = 0;
+}
+
+static const char *header_value(const struct oys_header *h, size_t nh, const char *name)
+{
+	for (size_t i = 0; i < nh; i++)
+		if (strcasecmp(h[i].name, name) == 0)
+			return h[i].value;
+	return NULL;
+}
+
+/* The three headers of a signed answer, appended to h (room for them): X-Oyster-Timestamp,
+ * X-Signature (oyster-signature-v2), X-Oyster-Signature (oys-signature-v1) over what the
+ * client sent and gets, code id and request id as the headers say. 0, or -1 (not signed). */
+struct sigs {
+	char ts[24], v2[OYS_SIGN_HEX_LEN + 1], oys[OYS_SIGN_HEX_LEN + 1];
+};
+
+static int sign_answer(struct ctx *c, int status, struct oys_header *h, size_t *nh, const void *body, size_t len,
+                       struct sigs *s)
+{
+	struct oys_err e = {0};
+	long long now = (long long)time(NULL);
+	struct oys_sig_fields f = {
+		c->read_whole ? c->req.method : "", c->read_whole ? c->req.target : "", status,
+		header_value(h, *nh, "X-Oyster-Code-Id"), header_value(h, *nh, "X-Oyster-Request-Id"), now,
+	};
+	const void *req = c->read_whole ? c->req.body.data : NULL;
+	size_t req_len = c->read_whole ? c->req.body.len : 0;
+	if (oys_sign_answer(&signer.key, &f, req, req_len, body, len, s->v2, s->oys, &e)) {
+		c->log = oys_json_set_str(c->log, "sign_error", e.msg);
+		return -1;
+	}
+	snprintf(s->ts, sizeof s->ts, "%lld", now);
+	h[(*nh)++] = (struct oys_header){"X-Oyster-Timestamp", s->ts};
+	h[(*nh)++] = (struct oys_header){"X-Signature", s->v2};
+	h[(*nh)++] = (struct oys_header){"X-Oyster-Signature", s->oys};
+	return 0;
+}
 
 /* Starts the answer: what the client takes at once goes out now, without waiting on it; the
  * rest once the request has given back what it held (finish_answer). */
@@ -93,7 +157,17 @@ static int answer(struct ctx *c, int status, const char *ctype, const struct oys
 {
 	c->status = status;
 	c->answering = 1;
+	struct oys_header *all = NULL;
+	struct sigs s;
+	if (signer.state == 1 && (all = malloc((nh + 3) * sizeof *all)) != NULL) {
+		if (nh)
+			memcpy(all, h, nh * sizeof *h);
+		if (sign_answer(c, status, all, &nh, body, len, &s) == 0)
+			c->signed_answer = 1;
+		h = all;
+	}
 	int r = oys_http_answer_start(&c->out, c->o->out, status, ctype, h, nh, body, len);
+	free(all);
 	if (r == 0 && oys_http_answer_left(&c->out) == 0)
 		c->t_answered = oys_now_ms();
 	return r;
@@ -417,6 +491,15 @@ static int route(struct ctx *c)
 		s = oys_json_set_num(s, "total", total >= 0 ? total : 0);
 		if (total < 0)
 			s = oys_json_set_str(s, "error", "no cgroup pool: run oys-cgroup setup");
+		s = jv_object_set(s, jv_string("signing"), jv_bool(signer.state == 1));
+		if (signer.state == 1 && oys_sign_key_pub(&signer.key, NULL) == 0) {
+			char addr[OYS_SIGN_ADDRESS_LEN + 1], pub[2 * OYS_SIGN_PUBKEY_LEN + 1];
+			oys_sign_address(signer.key.pub, addr);
+			for (int i = 0; i < OYS_SIGN_PUBKEY_LEN; i++)
+				snprintf(pub + 2 * i, 3, "%02x", signer.key.pub[i]);
+			s = oys_json_set_str(s, "signer", addr);
+			s = oys_json_set_str(s, "public_key", pub);
+		}
 		return answer_json(c, 200, s);
 	}
 	if (strcmp(p, "/metrics") == 0) {
@@ -466,6 +549,7 @@ static void log_line(struct ctx *c)
 	l = oys_json_set_str(l, "error", c->error);
 	if (c->error && c->message[0])
 		l = oys_json_set_str(l, "message", c->message);
+	l = jv_object_set(l, jv_string("signed"), jv_bool(c->signed_answer));
 	if (c->ran) {
 		const struct oys_run_result *r = &c->run;
 		l = oys_json_set_str(l, "stage", r->error ? r->stage : NULL);
@@ -537,14 +621,25 @@ int oys_serve_one(const struct oys_serve_opts *o)
 	}
 	if (c.req.t_start_ms > 0)
 		c.t0 = c.req.t_start_ms;
-	if (st != 0) {
+	c.read_whole = st == 0;
+	signer_load(o);
+	int bad_key = signer.state == -2;
+	if (bad_key) {
+		/* a key is there but cannot be used: no answer leaves unsigned that should be signed */
+		char msg[OYS_ERR_MAX + 32];
+		snprintf(msg, sizeof msg, "cannot sign answers: %s", signer.err.msg);
+		rc = answer_error(&c, 500, "signing_key", msg, NULL, NULL, 0);
+	} else if (st != 0) {
 		const char *code = st == 408 ? "timeout_reading" : st == 411 ? "length_required"
 		                 : st == 413 ? "too_large" : "bad_request";
 		rc = answer_error(&c, st, code, e.msg, NULL, NULL, 0);
 	} else {
 		rc = route(&c);
 	}
+	signer_wipe();
 	rc = finish_answer(&c, rc ? OYS_EIO : 0);
+	if (rc == 0 && bad_key)
+		rc = OYS_ECONFIG;
 
 	count(&c);
 	log_line(&c);

@@ -21,6 +21,8 @@ struct oys_serve_opts {
 	int write_timeout_ms;            /* a client that takes no part of the answer this long is
 	                                    dropped (the sandbox is given back before that) */
 	int max_connections;             /* --listen: connections served at once (0: no limit) */
+	const char *signing_key;         /* the enclave's key file; missing: answers go unsigned; there
+	                                    but unusable: every answer is 500 signing_key */
 	int in, out;                     /* the connection (stdin, stdout under socat) */
 	volatile int *abort_flag;        /* set on SIGTERM/SIGHUP */
 };
