@@ -365,6 +365,20 @@ stuck_client() {
 	assert_clean
 }
 
+@test "a client that goes away with its answer half taken: logged client_gone at once, not at the deadline" {
+	big=$(put_fn "$FN/big.js")
+	serve_start OYS_WRITE_TIMEOUT=60
+	stuck_client "/fn/$big/?mib=15"
+	wait_for 30 grep -q '^HTTP/1.1 200' "$T/stuck.head"
+	wait_for 10 no_workerd # the sandbox is given back while the answer waits
+	kill -TERM -- "-$STUCK_PID"
+	wait_for 20 grep -q '"error":"client_gone"' "$T/serve.log"
+	line=$(grep '"error":"client_gone"' "$T/serve.log")
+	[[ $(jq -r .message <<<"$line") == "the client closed the connection after "*" of 15.0 MiB" ]]
+	jq -e '.ms.request < 30000' <<<"$line"
+	assert_clean
+}
+
 @test "--listen --max-connections: a connection beyond the cap waits for a free slot" {
 	PORT=$(oys-port)
 	start_bg "$T/listen.log" oys-serve --listen "127.0.0.1:$PORT" --max-connections 1 --read-timeout 2
