@@ -23,7 +23,7 @@
 	"                         [--nonce HEX] [--public-key HEX] [FILE|-]\n"
 #define SERVE_USAGE \
 	"usage: oys-attest serve --dev [--state DIR] [--image-digest HEX | --image FILE]\n" \
-	"                        [--listen ADDR]\n"
+	"                        [--public-key FILE] [--listen ADDR]\n"
 #define ISSUE_USAGE \
 	"usage: oys-attest issue --dev [--state DIR] [--image-digest HEX | --image FILE]\n" \
 	"                        [--public-key HEX] [--user-data HEX] [--nonce HEX]\n" \
@@ -33,7 +33,8 @@ static const char usage[] =
 	"usage: oys-attest [fetch] [--url URL] [--format raw|hex|base64] [-o FILE]\n"
 	"       oys-attest verify [--root PEM] [--pcr N=HEX]... [--max-age S] [--at TIME]\n"
 	"                         [--nonce HEX] [--public-key HEX] [FILE|-]\n"
-	"       oys-attest serve --dev [--state DIR] [--image-digest HEX | --image FILE] [--listen ADDR]\n"
+	"       oys-attest serve --dev [--state DIR] [--image-digest HEX | --image FILE]\n"
+	"                        [--public-key FILE] [--listen ADDR]\n"
 	"       oys-attest issue --dev [--state DIR] [--image-digest HEX | --image FILE] [-o FILE]\n"
 	"\n"
 	"Gets an AWS Nitro attestation document from the attestation server (fetch, the default),\n"
@@ -85,6 +86,9 @@ static const char serve_usage[] = SERVE_USAGE
 	"  -s, --state DIR        the CA's directory (default $OYS_RUNTIME_DIR/attest-dev)\n"
 	"  -d, --image-digest HEX PCR0, 48 bytes (default: SHA-384 of an empty image)\n"
 	"  -i, --image FILE       PCR0 = SHA-384 of FILE\n"
+	"  -k, --public-key FILE  the public_key of every document that asks for no other: the\n"
+	"                         file's bytes (the enclave's key: oys-sign pubkey --raw), as\n"
+	"                         Oyster's attestation server takes --pub-key\n"
 	"  -l, --listen ADDR      accept connections on HOST:PORT (or PORT on 127.0.0.1)\n"
 	"  -h, --help             this text\n"
 	"\n"
@@ -108,6 +112,7 @@ static const char issue_usage[] = ISSUE_USAGE
 	"Environment: OYS_RUNTIME_DIR.\n";
 
 enum { O_DEV = 0x100, O_PUBKEY, O_USERDATA, O_NONCE };
+/* serve's --public-key is a file ('k'), issue's is hex (O_PUBKEY) */
 
 static const struct option fetch_opts[] = {
 	{"url", required_argument, NULL, 'u'},
@@ -132,6 +137,7 @@ static const struct option serve_opts[] = {
 	{"state", required_argument, NULL, 's'},
 	{"image-digest", required_argument, NULL, 'd'},
 	{"image", required_argument, NULL, 'i'},
+	{"public-key", required_argument, NULL, 'k'},
 	{"listen", required_argument, NULL, 'l'},
 	{0},
 };
@@ -153,7 +159,7 @@ static const struct oys_complete fetch_comp[] = {
 static const struct oys_complete verify_comp[] = {
 	{"root", ":file"}, {"at", "now"}, {"", ":file"}, {0}};
 static const struct oys_complete serve_comp[] = {
-	{"state", ":dir"}, {"image", ":file"}, {"", ":none"}, {0}};
+	{"state", ":dir"}, {"image", ":file"}, {"public-key", ":file"}, {"", ":none"}, {0}};
 static const struct oys_complete issue_comp[] = {
 	{"state", ":dir"}, {"image", ":file"}, {"format", "raw hex base64"}, {"output", ":file"},
 	{"", ":none"}, {0}};
@@ -161,7 +167,7 @@ static const struct oys_complete issue_comp[] = {
 static const struct oys_cmd cmds[] = {
 	{"fetch", fetch_usage, "u:f:o:", fetch_opts, fetch_comp, NULL},
 	{"verify", verify_usage, "r:p:m:a:n:k:", verify_opts, verify_comp, NULL},
-	{"serve", serve_usage, "s:d:i:l:", serve_opts, serve_comp, NULL},
+	{"serve", serve_usage, "s:d:i:k:l:", serve_opts, serve_comp, NULL},
 	{"issue", issue_usage, "s:d:i:f:o:", issue_opts, issue_comp, NULL},
 };
 static const struct oys_tool tool = {usage, cmds, 4, "fetch"};
@@ -334,6 +340,24 @@ static int cmd_verify(struct oys_opt *o)
 	return 0;
 }
 
+/* serve --public-key FILE: the bytes of FILE, as Oyster's attestation server reads --pub-key.
+ * The hex that oys-sign pubkey prints is refused: it would make a 128-byte public_key. */
+static void pubkey_file(const char *path, struct extra_bufs *x)
+{
+	struct oys_err e = {0};
+	if (oys_read_file(path, OYS_ATTEST_PUBLIC_KEY_MAX, &x->pk, &e))
+		oys_die(e.code, "--public-key: %s", e.msg);
+	size_t n = x->pk.len;
+	if (n > 0 && x->pk.data[n - 1] == '\n')
+		n--;
+	if (x->pk.len == 0)
+		oys_die(OYS_EDATA, "--public-key: %s: the file is empty", path);
+	if (n == 2 * 64 && strspn(x->pk.data, "0123456789abcdefABCDEF") == n)
+		oys_die(OYS_EDATA, "--public-key: %s holds hex; give the 64 bytes themselves (oys-sign pubkey --raw -o FILE)",
+		        path);
+	x->has_pk = 1;
+}
+
 /* serve and issue: the development issuer. */
 static int cmd_dev(struct oys_opt *o, int serve)
 {
@@ -351,6 +375,7 @@ static int cmd_dev(struct oys_opt *o, int serve)
 		case 'd': digest = optarg; break;
 		case 'i': image = optarg; break;
 		case 'l': listen = optarg; break;
+		case 'k': pubkey_file(optarg, &x); break;
 		case 'f': format = parse_format(optarg); break;
 		case 'o': output = optarg; break;
 		}

@@ -2,10 +2,12 @@
 #include "../lib/cgroup.h"
 #include "../lib/conf.h"
 #include "../lib/err.h"
+#include "../lib/file.h"
 #include "../lib/json.h"
 #include "../lib/log.h"
 #include "../lib/opt.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +304,8 @@ int main(int argc, char **argv)
 		oys_usage_error("--prefix: '%s' is not a prefix (letters, digits, '_', '-', not ending in a digit)",
 		                a.prefix);
 	oys_opt_free(&o);
+	char locks[PATH_MAX]; /* the lock files: checked before anything is changed */
+	die_if(oys_runtime_subdir("cgroup", locks, sizeof locks, &e), &e);
 
 	if (strcmp(cmd, "setup") == 0) {
 		int count = strcmp(a.count, "auto") == 0 ? 0 : (int)oys_opt_long("--count", a.count, 1, 1024);

@@ -210,7 +210,7 @@ static int run(struct cli *c)
 	struct oys_buf body = OYS_BUF_INIT;
 	struct oys_err e = {0};
 	struct oys_run_opts *ro = &c->ro;
-	if (oys_conf_run(&c->f, ro, &e))
+	if (oys_conf_run(&c->f, ro, &e) || oys_runtime_check(&e))
 		oys_die_err(&e);
 	if (c->input) {
 		jv v;

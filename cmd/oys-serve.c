@@ -19,13 +19,15 @@ static const char usage[] =
 	"\n"
 	"Reads one HTTP/1.1 request on stdin, answers it on stdout and exits, like an inetd\n"
 	"service. Run it behind socat, one process per connection:\n"
-	"  socat TCP-LISTEN:6000,bind=127.0.0.1,reuseaddr,fork EXEC:oys-serve\n"
-	"  socat VSOCK-LISTEN:6000,reuseaddr,fork EXEC:oys-serve      (in an enclave)\n"
+	"  socat TCP-LISTEN:6000,bind=127.0.0.1,reuseaddr,fork,max-children=256 EXEC:oys-serve\n"
+	"  socat VSOCK-LISTEN:6000,reuseaddr,fork,max-children=256 EXEC:oys-serve  (in an enclave)\n"
 	"Endpoints: POST /api/serverless {\"code_id\", \"input\"}, ANY /fn/<code_id>/..., GET /healthz,\n"
 	"GET /status, GET /metrics, POST /unregister (drain), POST /register (undrain).\n"
 	"\n"
 	"  -l, --listen ADDR       accept connections on ADDR (HOST:PORT) and fork per\n"
 	"                          connection, without socat\n"
+	"      --max-connections N with --listen, connections served at once; more wait\n"
+	"                          (OYS_MAX_CONNECTIONS, default 256)\n"
 	"      --agent             answer one HAProxy agent-check (free capacity) and exit\n"
 	"  -t, --timeout S         execution timeout, seconds (OYS_TIMEOUT, default 10)\n"
 	"      --start-timeout S   time workerd may take to start (OYS_START_TIMEOUT, default 10)\n"
@@ -33,8 +35,15 @@ static const char usage[] =
 	"      --max-body SIZE     largest request body (OYS_MAX_BODY, default 1M)\n"
 	"      --max-response SIZE largest function response (OYS_MAX_RESPONSE, default 16M)\n"
 	"      --read-timeout S    time a client has to send its request (OYS_READ_TIMEOUT, 10)\n"
+	"      --write-timeout S   a client that takes no part of the answer this long is\n"
+	"                          dropped (OYS_WRITE_TIMEOUT, 10)\n"
 	"      --drain-grace S     after /unregister, keep running new requests this long, while\n"
 	"                          the load balancer takes the host out (OYS_DRAIN_GRACE, 0)\n"
+	"  -k, --signing-key FILE  the enclave's key, which signs every answer (OYS_SIGNING_KEY,\n"
+	"                          default $OYS_RUNTIME_DIR/signing.key; none there: unsigned)\n"
+	"      --trust-no-peer     a client with no peer information at all (no UCSPI or socat\n"
+	"                          variables: run by hand) may call /unregister and /register\n"
+	"                          without a token, as loopback may (OYS_TRUST_NO_PEER=1)\n"
 	"  -s, --store DIR|URL     the code store (OYS_STORE)\n"
 	"      --prefix P          cgroup pool prefix (OYS_CGROUP_PREFIX, default workerd_)\n"
 	"  -O, --outbound POLICY   functions' fetch(): none, public or CIDRs (OYS_OUTBOUND)\n"
@@ -44,10 +53,14 @@ static const char usage[] =
 	"\n"
 	"Also read: OYS_RUNTIME_DIR, OYS_SHARE_DIR, OYS_ATTESTATION_URL, OYS_RPC_URL,\n"
 	"OYS_CODE_CONTRACT, OYS_CHAIN_CONFIRMATIONS, OYS_COMPAT_DATE, OYS_CPU, OYS_WORKERD,\n"
-	"OYS_ADMIN_TOKEN (required for /unregister and /register from anywhere but loopback).\n"
+	"OYS_ADMIN_TOKEN (required for /unregister and /register from anywhere but loopback;\n"
+	"a VSOCK peer is never loopback).\n"
 	"One JSON log line per request goes to stderr.\n";
 
-enum { O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE };
+enum {
+	O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE, O_WRITETO,
+	O_MAXCONN, O_TRUSTNOPEER
+};
 
 static const struct option longopts[] = {
 	{"listen", required_argument, NULL, 'l'},
@@ -58,6 +71,10 @@ static const struct option longopts[] = {
 	{"max-body", required_argument, NULL, O_MAXBODY},
 	{"max-response", required_argument, NULL, O_MAXRESP},
 	{"read-timeout", required_argument, NULL, O_READTO},
+	{"write-timeout", required_argument, NULL, O_WRITETO},
+	{"max-connections", required_argument, NULL, O_MAXCONN},
+	{"trust-no-peer", no_argument, NULL, O_TRUSTNOPEER},
+	{"signing-key", required_argument, NULL, 'k'},
 	{"drain-grace", required_argument, NULL, O_GRACE},
 	{"store", required_argument, NULL, 's'},
 	{"prefix", required_argument, NULL, O_PREFIX},
@@ -67,11 +84,11 @@ static const struct option longopts[] = {
 };
 
 static const struct oys_complete complete[] = {
-	{"store", ":dir"}, {"outbound", "none public"}, {"log-format", "auto human json"},
+	{"store", ":dir"}, {"outbound", "none public"}, {"log-format", "auto human json"}, {"signing-key", ":file"},
 	{0},
 };
 
-static const struct oys_cmd cmd = {NULL, usage, "l:t:m:s:O:", longopts, complete, NULL};
+static const struct oys_cmd cmd = {NULL, usage, "l:t:m:s:O:k:", longopts, complete, NULL};
 static const struct oys_tool tool = {NULL, &cmd, 1, NULL};
 
 static volatile int aborted;
@@ -97,6 +114,10 @@ static void parse(int argc, char **argv, struct oys_serve_flags *f, const char *
 		case O_MAXBODY: f->max_body = optarg; break;
 		case O_MAXRESP: f->run.max_response = optarg; break;
 		case O_READTO: f->read_timeout = optarg; break;
+		case O_WRITETO: f->write_timeout = optarg; break;
+		case O_MAXCONN: f->max_connections = optarg; break;
+		case O_TRUSTNOPEER: f->trust_no_peer = "1"; break;
+		case 'k': f->signing_key = optarg; break;
 		case O_GRACE: f->drain_grace = optarg; break;
 		case 's': f->run.store = optarg; break;
 		case O_PREFIX: f->run.prefix = optarg; break;
@@ -124,7 +145,7 @@ int main(int argc, char **argv)
 	int agent = 0;
 
 	parse(argc, argv, &f, &listen, &agent);
-	if (oys_conf_serve(&f, &so, &e))
+	if (oys_conf_serve(&f, &so, &e) || oys_runtime_check(&e))
 		oys_die_err(&e);
 	so.in = STDIN_FILENO;
 	so.out = STDOUT_FILENO;
@@ -141,7 +162,7 @@ int main(int argc, char **argv)
 	}
 	if (listen) {
 		static char peer[128];
-		int rc = oys_listen_fork(listen, 0, &e);
+		int rc = oys_listen_fork(listen, so.max_connections, &e);
 		if (rc == OYS_LISTEN_STOPPED)
 			return 0;
 		if (rc)

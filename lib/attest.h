@@ -110,7 +110,8 @@ int oys_attest_parse_time(const char *s, time_t *out);
 struct oys_attest_dev {
 	const char *state_dir;          /* NULL: RUNTIME/attest-dev (OYS_RUNTIME_DIR) */
 	unsigned char image_digest[48]; /* PCR0 */
-	struct oys_attest_extra x;      /* public_key, user_data, nonce of the next document */
+	struct oys_attest_extra x;      /* public_key, user_data, nonce of the next document; for
+	                                   oys_attest_dev_serve(), those a request does not ask for */
 	const char *peer;               /* the client (oys_conf_peer()), for the log */
 };
 
@@ -125,8 +126,9 @@ int oys_attest_dev_init(const char *state_dir, char *root_pem, size_t sz, struct
 int oys_attest_dev_issue(const struct oys_attest_dev *d, struct oys_buf *doc, struct oys_err *e);
 /* Serves one HTTP request read from in, answered on out: GET /attestation/raw or
  * /attestation/hex with optional public_key, user_data, nonce query parameters (hex), as the
- * Oyster attestation server does. Logs one event line. Returns 0 once answered (errors are
- * answered too), or an error when out is gone. */
+ * Oyster attestation server does; a field the request does not ask for is d->x's (the
+ * enclave's public key, given to the server). Logs one event line. Returns 0 once answered
+ * (errors are answered too), or an error when out is gone. */
 int oys_attest_dev_serve(int in, int out, const struct oys_attest_dev *d, struct oys_err *e);
 
 #endif

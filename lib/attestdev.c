@@ -540,14 +540,21 @@ int oys_attest_dev_serve(int in, int out, const struct oys_attest_dev *d, struct
 		status = 400;
 		sent = oys_http_respond_error(out, 400, "bad_request", msg, NULL, NULL, NULL, 0);
 	} else {
+		/* what the request asks for, else what the server was given (serve --public-key) */
 		struct oys_attest_dev dd = *d;
 		struct oys_buf *v = q.v;
-		dd.x.public_key = q.seen[0] ? (unsigned char *)(v[0].data ? v[0].data : "") : NULL;
-		dd.x.public_key_len = v[0].len;
-		dd.x.user_data = q.seen[1] ? (unsigned char *)(v[1].data ? v[1].data : "") : NULL;
-		dd.x.user_data_len = v[1].len;
-		dd.x.nonce = q.seen[2] ? (unsigned char *)(v[2].data ? v[2].data : "") : NULL;
-		dd.x.nonce_len = v[2].len;
+		if (q.seen[0]) {
+			dd.x.public_key = (unsigned char *)(v[0].data ? v[0].data : "");
+			dd.x.public_key_len = v[0].len;
+		}
+		if (q.seen[1]) {
+			dd.x.user_data = (unsigned char *)(v[1].data ? v[1].data : "");
+			dd.x.user_data_len = v[1].len;
+		}
+		if (q.seen[2]) {
+			dd.x.nonce = (unsigned char *)(v[2].data ? v[2].data : "");
+			dd.x.nonce_len = v[2].len;
+		}
 		struct oys_err ie = {0};
 		if (oys_attest_dev_issue(&dd, &doc, &ie) != 0) {
 			status = 500;

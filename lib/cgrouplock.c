@@ -28,14 +28,12 @@ int oys_cg_lock_take(const char *name, struct oys_err *e)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	int fd = oys_lock_path(path, 0);
-	if (fd < 0 && errno == ENOENT) {
-		if (oys_runtime_subdir("cgroup", dir, sizeof dir, e)) {
-			errno = EIO;
-			return -1;
-		}
-		fd = oys_lock_path(path, 0);
+	/* the lock directory, checked (once per process) before any lock in it is trusted */
+	if (oys_runtime_subdir("cgroup", dir, sizeof dir, e)) {
+		errno = EIO;
+		return -1;
 	}
+	int fd = oys_lock_path(path, 0);
 	if (fd < 0 && errno != EWOULDBLOCK) {
 		int saved = errno;
 		oys_err_sys(e, saved == EACCES ? OYS_ENOPERM : OYS_ECANTCREAT, "cannot lock %s", path);

@@ -9,6 +9,7 @@
 #include "run.h"
 #include "serve.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -97,11 +98,44 @@ static int printable(const char *s)
 	return 1;
 }
 
+static int digits(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+	return n > 0 && n <= 10 && s[n] == '\0';
+}
+
+/* One peer as oys_conf_peer() gives it. socat writes an IPv6 peer in brackets and in full
+ * ("[0000:...:0001]") and a VSOCK peer as its CID in decimal (xio-vsock.c), SOCAT_PEERPORT
+ * as the port in decimal; UCSPI servers write addresses bare. */
+static void peer_of(const char *ip, const char *port, int socat, char *out, size_t outsz)
+{
+	char a[64], canon[INET6_ADDRSTRLEN];
+	size_t n = ip ? strlen(ip) : 0;
+	unsigned char bin[sizeof(struct in6_addr)];
+	if (n >= 2 && ip[0] == '[' && ip[n - 1] == ']')
+		snprintf(a, sizeof a, "%.*s", (int)(n - 2), ip + 1);
+	else
+		snprintf(a, sizeof a, "%s", ip ? ip : "");
+	const char *p = port && digits(port) ? port : NULL;
+	if (n == 0 || n >= sizeof a) {
+		snprintf(out, outsz, "unknown");
+	} else if (inet_pton(AF_INET, a, bin) == 1 && inet_ntop(AF_INET, bin, canon, sizeof canon)) {
+		snprintf(out, outsz, p ? "%s:%s" : "%s", canon, p);
+	} else if (inet_pton(AF_INET6, a, bin) == 1 && inet_ntop(AF_INET6, bin, canon, sizeof canon)) {
+		snprintf(out, outsz, p ? "[%s]:%s" : "[%s]", canon, p);
+	} else if (socat && digits(a)) {
+		snprintf(out, outsz, p ? "vsock:%s:%s" : "vsock:%s", a, p); /* a CID, never an IP */
+	} else {
+		snprintf(out, outsz, "unknown"); /* a UNIX socket's path, or nothing we know */
+	}
+}
+
 void oys_conf_peer(char *out, size_t outsz)
 {
 	const char *proto = getenv("PROTO");
 	char k1[64], k2[64];
 	const char *ip = NULL, *port = NULL;
+	int socat = 0;
 	if (proto && *proto && strlen(proto) < 16) {
 		snprintf(k1, sizeof k1, "%sREMOTEIP", proto);
 		snprintf(k2, sizeof k2, "%sREMOTEPORT", proto);
@@ -111,13 +145,14 @@ void oys_conf_peer(char *out, size_t outsz)
 	if (ip == NULL) {
 		ip = getenv("SOCAT_PEERADDR");
 		port = getenv("SOCAT_PEERPORT");
+		socat = 1;
 	}
-	if (ip == NULL || !printable(ip))
+	if (ip == NULL)
 		snprintf(out, outsz, "-");
-	else if (port && printable(port))
-		snprintf(out, outsz, strchr(ip, ':') ? "[%s]:%s" : "%s:%s", ip, port);
+	else if (printable(ip) && (port == NULL || printable(port)))
+		peer_of(ip, port, socat, out, outsz);
 	else
-		snprintf(out, outsz, "%s", ip);
+		snprintf(out, outsz, "unknown");
 }
 
 void oys_conf_fetch(struct oys_fetch_opts *o)
@@ -187,6 +222,22 @@ static int cores(struct val v, double *out, struct oys_err *e)
 	return 0;
 }
 
+/* A whole number in [min, max]; unset: def. */
+static int whole(struct val v, long min, long max, long def, long *out, struct oys_err *e)
+{
+	if (v.s == NULL) {
+		*out = def;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	long n = strtol(v.s, &end, 10);
+	if (errno || end == v.s || *end || n < min || n > max)
+		return oys_err_set(e, v.code, "%s: '%.40s' is not a whole number from %ld to %ld", v.where, v.s, min, max);
+	*out = n;
+	return 0;
+}
+
 int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct oys_err *e)
 {
 	static char workerd[PATH_MAX];
@@ -234,18 +285,30 @@ int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct o
 
 int oys_conf_serve(const struct oys_serve_flags *f, struct oys_serve_opts *o, struct oys_err *e)
 {
-	static char peer[128];
+	static char peer[128], key[PATH_MAX];
 	int rc = oys_conf_run(&f->run, &o->run, e);
 	if (rc)
 		return rc;
 	const struct oys_http_limits def = OYS_HTTP_LIMITS_DEFAULT;
 	unsigned long long max_body;
 	int read_ms, grace_ms;
+	long maxconn = 0;
 	o->http = def;
 	if ((rc = size(val_of(f->max_body, "--max-body", "OYS_MAX_BODY"), def.max_body, &max_body, e)) ||
 	    (rc = seconds(val_of(f->read_timeout, "--read-timeout", "OYS_READ_TIMEOUT"), 3600, def.head_timeout_ms,
-	                  &read_ms, e)))
+	                  &read_ms, e)) ||
+	    (rc = seconds(val_of(f->write_timeout, "--write-timeout", "OYS_WRITE_TIMEOUT"), 3600,
+	                  OYS_DEFAULT_WRITE_TIMEOUT_S * 1000, &o->write_timeout_ms, e)) ||
+	    (rc = whole(val_of(f->max_connections, "--max-connections", "OYS_MAX_CONNECTIONS"), 1, 65536,
+	                OYS_DEFAULT_MAX_CONNECTIONS, &maxconn, e)))
 		return rc;
+	o->max_connections = (int)maxconn;
+	struct val t = val_of(f->trust_no_peer, "--trust-no-peer", "OYS_TRUST_NO_PEER");
+	if (t.s && strcmp(t.s, "0") != 0 && strcmp(t.s, "1") != 0)
+		return oys_err_set(e, t.code, "%s: '%.40s' is not 0 or 1", t.where, t.s);
+	o->trust_no_peer = t.s && strcmp(t.s, "1") == 0;
+	if ((o->signing_key = oys_conf_signing_key(f->signing_key, key, sizeof key)) == NULL)
+		return oys_err_set(e, f->signing_key ? OYS_EUSAGE : OYS_ECONFIG, "signing key: path too long");
 	/* a grace of 0 is a value here: no grace */
 	struct val g = val_of(f->drain_grace, "--drain-grace", "OYS_DRAIN_GRACE");
 	if (g.s && strspn(g.s, "0.") == strlen(g.s) && strchr(g.s, '0'))

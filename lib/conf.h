@@ -39,7 +39,9 @@ const char *oys_conf_signing_key(const char *flag, char *out, size_t outsz);
 
 /* The peer of an inetd-style server, as the UCSPI environment describes it ($PROTO,
  * ${PROTO}REMOTEIP/PORT), else socat's SOCAT_PEERADDR/SOCAT_PEERPORT: "1.2.3.4:5",
- * "[::1]:5", or "-" when unknown. */
+ * "[::1]:5" (IPv6 in its short form, whether socat wrote it in full or not), "vsock:3:5"
+ * (socat's VSOCK peers: a CID, never an IP address), "unknown" (a UNIX socket's path, or
+ * anything else that is no address), or "-" when there is no peer information at all. */
 void oys_conf_peer(char *out, size_t outsz);
 
 /* Where code comes from, for fields left NULL: store (OYS_STORE, the default store),
@@ -63,11 +65,14 @@ int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct o
 
 struct oys_serve_flags {
 	struct oys_run_flags run;
-	const char *max_body, *read_timeout, *drain_grace;
+	const char *max_body, *read_timeout, *drain_grace, *write_timeout, *max_connections;
+	const char *trust_no_peer; /* "1": --trust-no-peer */
+	const char *signing_key;
 };
 
 /* oys_conf_run() for o->run, then OYS_MAX_BODY, OYS_READ_TIMEOUT, OYS_DRAIN_GRACE,
- * OYS_ADMIN_TOKEN and the peer. */
+ * OYS_WRITE_TIMEOUT, OYS_MAX_CONNECTIONS, OYS_TRUST_NO_PEER (0 or 1), OYS_SIGNING_KEY
+ * (oys_conf_signing_key()), OYS_ADMIN_TOKEN and the peer. */
 int oys_conf_serve(const struct oys_serve_flags *f, struct oys_serve_opts *o, struct oys_err *e);
 
 #endif

@@ -271,16 +271,146 @@ const char *oys_runtime_dir(void)
 	return runtime_dir;
 }
 
+/* ---- whether the runtime directory may be trusted ----
+ * Whoever can write in it (or replace it, or a directory above it) can swap a request's
+ * config, delete cgroup locks, read the signing key. */
+
+/* A directory on the way to the runtime directory: owned by us or by root, and not writable by
+ * group or others unless sticky (like /tmp, where nobody removes what is not theirs). */
+/* "root", or "root or uid N" when we are not root: who may own what we trust. */
+static const char *trusted_owners(char *b, size_t n)
+{
+	if (geteuid() == 0)
+		return "root";
+	snprintf(b, n, "root or uid %u", (unsigned)geteuid());
+	return b;
+}
+
+static int trusted_owner(const struct stat *st)
+{
+	return st->st_uid == geteuid() || st->st_uid == 0;
+}
+
+/* A directory on the way to the runtime directory: owned by us or by root, and not writable by
+ * group or others unless sticky (like /tmp, where nobody removes what is not theirs). */
+static int check_parent(const char *rt, const char *dir, struct oys_err *e)
+{
+	struct stat st;
+	char who[48];
+	if (stat(dir, &st) < 0)
+		return oys_err_sys(e, OYS_ECONFIG, "runtime directory %s: %s", rt, dir);
+	if (!trusted_owner(&st))
+		return oys_err_set(e, OYS_ECONFIG, "runtime directory %s: %s above it is owned by uid %u, not by %s: "
+		                   "refusing it", rt, dir, (unsigned)st.st_uid, trusted_owners(who, sizeof who));
+	if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))
+		return oys_err_set(e, OYS_ECONFIG, "runtime directory %s: %s above it is writable by group or others "
+		                   "(mode %04o, not sticky): refusing it", rt, dir, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/* The runtime directory itself (dir NULL), or a directory in it: a directory, ours (or
+ * root's, who is trusted anyway), that nobody else may write, sticky or not. */
+static int check_own(const char *rt, const char *dir, struct oys_err *e)
+{
+	struct stat st;
+	char what[PATH_MAX + 32], who[48];
+	if (dir)
+		snprintf(what, sizeof what, "%s: %s", rt, dir);
+	else
+		snprintf(what, sizeof what, "%s", rt);
+	if ((dir ? lstat(dir, &st) : stat(rt, &st)) < 0)
+		return oys_err_sys(e, OYS_ECONFIG, "runtime directory %s", what);
+	if (!S_ISDIR(st.st_mode))
+		return oys_err_set(e, OYS_ECONFIG, "runtime directory %s is not a directory", what);
+	if (!trusted_owner(&st))
+		return oys_err_set(e, OYS_ECONFIG, "runtime directory %s is owned by uid %u, not by %s: refusing it",
+		                   what, (unsigned)st.st_uid, trusted_owners(who, sizeof who));
+	if (st.st_mode & 022)
+		return oys_err_set(e, OYS_ECONFIG, "runtime directory %s is writable by group or others (mode %04o): "
+		                   "refusing it (chmod go-w it)", what, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/* Symbolic links on the way to path (absolute), itself included: a link can be re-pointed by
+ * its owner, so it must be ours or root's. */
+static int check_links(const char *rt, const char *path, struct oys_err *e)
+{
+	char p[PATH_MAX];
+	if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p)
+		return oys_err_set(e, OYS_ECONFIG, "runtime directory %s: path too long", rt);
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		struct stat st;
+		if (lstat(p, &st) == 0 && S_ISLNK(st.st_mode) && !trusted_owner(&st))
+			return oys_err_set(e, OYS_ECONFIG, "runtime directory %s: %s is a symbolic link owned by uid %u: "
+			                   "refusing it", rt, p, (unsigned)st.st_uid);
+		*s = c;
+		if (c == '\0')
+			return 0;
+	}
+}
+
+/* The directories above real (absolute, resolved): "/", "/a", "/a/b" for "/a/b/c". */
+static int check_parents(const char *rt, const char *real, struct oys_err *e)
+{
+	size_t end = (size_t)(strrchr(real, '/') - real);
+	for (size_t i = 0; i <= end; i++) {
+		if (i > 0 && real[i] != '/')
+			continue;
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof dir, "%.*s", i == 0 ? 1 : (int)i, real);
+		int rc = check_parent(rt, dir, e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static char runtime_checked[PATH_MAX]; /* the runtime directory that passed, "" none yet */
+
+int oys_runtime_check(struct oys_err *e)
+{
+	const char *rt = oys_runtime_dir();
+	if (strcmp(runtime_checked, rt) == 0)
+		return 0;
+	struct stat st;
+	int rc = 0;
+	if (stat(rt, &st) < 0) {
+		if (errno != ENOENT)
+			return oys_err_sys(e, OYS_ECONFIG, "runtime directory %s", rt);
+		if ((rc = oys_mkdir_p(rt, 0755, e))) {
+			oys_err_wrap(e, "runtime directory (OYS_RUNTIME_DIR)");
+			return rc;
+		}
+	}
+	char abs[PATH_MAX], real[PATH_MAX], cwd[PATH_MAX];
+	if (rt[0] == '/')
+		snprintf(abs, sizeof abs, "%s", rt);
+	else if (getcwd(cwd, sizeof cwd) == NULL || snprintf(abs, sizeof abs, "%s/%s", cwd, rt) >= (int)sizeof abs)
+		return oys_err_set(e, OYS_ECONFIG, "runtime directory %s: path too long", rt);
+	if (realpath(abs, real) == NULL)
+		return oys_err_sys(e, OYS_ECONFIG, "runtime directory %s", rt);
+	if ((rc = check_links(rt, abs, e)) || (rc = check_parents(rt, real, e)) || (rc = check_own(rt, NULL, e)))
+		return rc;
+	snprintf(runtime_checked, sizeof runtime_checked, "%s", rt);
+	return 0;
+}
+
 int oys_runtime_subdir(const char *sub, char *out, size_t outsz, struct oys_err *e)
 {
 	const char *rt = oys_runtime_dir();
 	int n = sub ? snprintf(out, outsz, "%s/%s", rt, sub) : snprintf(out, outsz, "%s", rt);
 	if (n < 0 || (size_t)n >= outsz)
 		return oys_err_set(e, OYS_ECONFIG, "runtime directory %s: path too long", rt);
-	int r = oys_mkdir_p(out, 0755, e);
-	if (r)
-		oys_err_wrap(e, "runtime directory (OYS_RUNTIME_DIR)");
-	return r;
+	int r = oys_runtime_check(e);
+	if (r || sub == NULL)
+		return r;
+	if (mkdir(out, 0755) < 0 && errno != EEXIST)
+		return oys_err_sys(e, OYS_ECANTCREAT, "runtime directory (OYS_RUNTIME_DIR): cannot create directory %s", out);
+	return check_own(rt, out, e);
 }
 
 int oys_reqdir_create(struct oys_reqdir *r, struct oys_err *e)
@@ -345,6 +475,8 @@ void oys_reqdir_close(struct oys_reqdir *r)
 int oys_reqdir_sweep(void)
 {
 	char base[PATH_MAX];
+	if (oys_runtime_check(NULL))
+		return 0; /* never sweep a directory someone else can write */
 	snprintf(base, sizeof base, "%s/req", oys_runtime_dir());
 	DIR *d = opendir(base);
 	if (d == NULL)

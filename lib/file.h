@@ -57,8 +57,16 @@ int oys_lock_path(const char *path, int wait);
  * OYS_RUNTIME_DIR once, see conf.h), else OYS_DEFAULT_RUNTIME_DIR. */
 const char *oys_runtime_dir(void);
 void oys_runtime_dir_set(const char *dir);
-/* Creates the runtime directory and its subdirectory sub (may be NULL); returns 0 or error.
- * The full path is written to out (size PATH_MAX). */
+/* Creates the runtime directory (mode 0755, and the missing directories above it) unless it
+ * is there, and checks that it may be trusted, once per process: it must be a directory owned
+ * by the effective uid (or root, trusted anyway) that nobody else may write; every directory
+ * above it owned by the effective uid or root and not writable by group or others unless
+ * sticky (/tmp is fine); every symbolic link on the way owned by the effective uid or root.
+ * Anything else is OYS_ECONFIG naming the directory and what is wrong. */
+int oys_runtime_check(struct oys_err *e);
+/* oys_runtime_check(), then the subdirectory sub (may be NULL), created 0755 and held to the
+ * same rule (ours, a directory, not a link, writable by nobody else); returns 0 or error. The
+ * full path is written to out (size PATH_MAX). */
 int oys_runtime_subdir(const char *sub, char *out, size_t outsz, struct oys_err *e);
 
 /* A directory of its own for one request, RUNTIME/req/<id>/, held by a lock file

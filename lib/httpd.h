@@ -20,6 +20,37 @@ int oys_http_read_request(int in, int out, const struct oys_http_limits *lim,
 int oys_http_respond(int fd, int status, const char *content_type, const struct oys_header *h,
                      size_t nh, const void *body, size_t len);
 
+/* ---- an answer that never waits on the client ----
+ * oys_http_answer_start() writes what the connection takes at once, without blocking, so the
+ * caller can give back what the request held (a sandbox) whether the client reads or not;
+ * oys_http_answer_finish() writes the rest later, and drops a client that takes nothing for a
+ * while. The body is not copied: keep it until the answer is finished or freed. */
+struct oys_http_answer {
+	int fd;
+	struct oys_buf head;     /* status line and headers */
+	const char *body;        /* the caller's */
+	size_t body_len;
+	size_t sent;             /* bytes of head and body written */
+};
+
+/* Builds the response as oys_http_respond() does and writes what fd takes now. Returns 0 (all
+ * of it may not be out yet: oys_http_answer_left()), or -1 when the peer is gone (or out of
+ * memory). */
+int oys_http_answer_start(struct oys_http_answer *a, int fd, int status, const char *content_type,
+                          const struct oys_header *h, size_t nh, const void *body, size_t len);
+/* Bytes not written yet; and the answer's whole size. */
+size_t oys_http_answer_left(const struct oys_http_answer *a);
+size_t oys_http_answer_size(const struct oys_http_answer *a);
+/* Writes the rest. 0 once all is out; OYS_ETEMPFAIL when the client took no byte for
+ * idle_ms; OYS_EIO when it is gone. */
+int oys_http_answer_finish(struct oys_http_answer *a, int idle_ms);
+void oys_http_answer_free(struct oys_http_answer *a);
+
+/* Whether an Authorization header value is "Bearer TOKEN" with exactly this token (token
+ * not empty). In constant time with respect to the token's bytes: how long it takes depends
+ * on the two lengths only, never on where they first differ. */
+int oys_http_bearer_ok(const char *authorization, const char *token);
+
 /* The JSON error every oys server answers with:
  * {"error": {"code", "message", "stage", "request_id"}} (stage and request_id when given). */
 int oys_http_respond_error(int fd, int status, const char *code, const char *message,

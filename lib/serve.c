@@ -4,9 +4,12 @@
 #include "json.h"
 #include "metrics.h"
 #include "opt.h"
+#include "sign.h"
 #include "store.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,41 +77,149 @@ struct ctx {
 	char peer[128];
 	char peer_ip[128];
 	double t0;
-	double t_answered;            /* when the answer was out (0: not yet) */
+	double t_answered;            /* when the whole answer was out (0: not yet) */
 	struct oys_run_result run;
 	int ran;
-	int answer_rc;                /* what writing the answer returned */
+	int answer_rc;                /* what starting the answer returned */
+	struct oys_http_answer out;   /* the answer being written */
+	int answering;                /* out is started */
+	struct oys_buf body;          /* the body of an answer of our own (error, JSON) */
+	int read_whole;               /* the request was read whole: its method, path and body are
+	                                 signed; else empty ones are (oys(7), Signed answers) */
+	int signed_answer;            /* the answer carries its signatures */
 	jv log;                       /* extra fields for the log line */
 };
 
+/* ---- the enclave's key: loaded once per process, once the request is read, wiped at its
+ * end; without the public half, which signing does not need (only /status shows it) ---- */
+
+static struct {
+	int state;                    /* 0 not loaded, 1 ready, -1 no key file: unsigned, -2 unusable */
+	struct oys_sign_key key;
+	struct oys_err err;           /* why unusable */
+} signer;
+
+static void signer_load(const struct oys_serve_opts *o)
+{
+	if (signer.state != 0)
+		return;
+	int rc = o->signing_key ? oys_sign_key_load_secret(o->signing_key, &signer.key, &signer.err) : OYS_ENOINPUT;
+	signer.state = rc == 0 ? 1 : rc == OYS_ENOINPUT ? -1 : -2;
+}
+
+static void signer_wipe(void)
+{
+	oys_sign_key_wipe(&signer.key);
+	signer.state = 0;
+}
+
+static const char *header_value(const struct oys_header *h, size_t nh, const char *name)
+{
+	for (size_t i = 0; i < nh; i++)
+		if (strcasecmp(h[i].name, name) == 0)
+			return h[i].value;
+	return NULL;
+}
+
+/* The three headers of a signed answer, appended to h (room for them): X-Oyster-Timestamp,
+ * X-Signature (oyster-signature-v2), X-Oyster-Signature (oys-signature-v1) over what the
+ * client sent and gets, code id and request id as the headers say. 0, or -1 (not signed). */
+struct sigs {
+	char ts[24], v2[OYS_SIGN_HEX_LEN + 1], oys[OYS_SIGN_HEX_LEN + 1];
+};
+
+static int sign_answer(struct ctx *c, int status, struct oys_header *h, size_t *nh, const void *body, size_t len,
+                       struct sigs *s)
+{
+	struct oys_err e = {0};
+	long long now = (long long)time(NULL);
+	struct oys_sig_fields f = {
+		c->read_whole ? c->req.method : "", c->read_whole ? c->req.target : "", status,
+		header_value(h, *nh, "X-Oyster-Code-Id"), header_value(h, *nh, "X-Oyster-Request-Id"), now,
+	};
+	const void *req = c->read_whole ? c->req.body.data : NULL;
+	size_t req_len = c->read_whole ? c->req.body.len : 0;
+	if (oys_sign_answer(&signer.key, &f, req, req_len, body, len, s->v2, s->oys, &e)) {
+		c->log = oys_json_set_str(c->log, "sign_error", e.msg);
+		return -1;
+	}
+	snprintf(s->ts, sizeof s->ts, "%lld", now);
+	h[(*nh)++] = (struct oys_header){"X-Oyster-Timestamp", s->ts};
+	h[(*nh)++] = (struct oys_header){"X-Signature", s->v2};
+	h[(*nh)++] = (struct oys_header){"X-Oyster-Signature", s->oys};
+	return 0;
+}
+
+/* Starts the answer: what the client takes at once goes out now, without waiting on it; the
+ * rest once the request has given back what it held (finish_answer). */
 static int answer(struct ctx *c, int status, const char *ctype, const struct oys_header *h, size_t nh,
                   const void *body, size_t len)
 {
 	c->status = status;
-	int r = oys_http_respond(c->o->out, status, ctype, h, nh, body, len);
-	c->t_answered = oys_now_ms();
+	c->answering = 1;
+	struct oys_header *all = NULL;
+	struct sigs s;
+	if (signer.state == 1 && (all = malloc((nh + 3) * sizeof *all)) != NULL) {
+		if (nh)
+			memcpy(all, h, nh * sizeof *h);
+		if (sign_answer(c, status, all, &nh, body, len, &s) == 0)
+			c->signed_answer = 1;
+		h = all;
+	}
+	int r = oys_http_answer_start(&c->out, c->o->out, status, ctype, h, nh, body, len);
+	free(all);
+	if (r == 0 && oys_http_answer_left(&c->out) == 0)
+		c->t_answered = oys_now_ms();
 	return r;
 }
 
 static int answer_error(struct ctx *c, int status, const char *code, const char *msg, const char *stage,
                         const struct oys_header *h, size_t nh)
 {
-	c->status = status;
 	c->error = code;
 	snprintf(c->message, sizeof c->message, "%s", msg);
-	int r = oys_http_respond_error(c->o->out, status, code, msg, stage,
-	                               c->ran ? c->run.request_id : NULL, h, nh);
-	c->t_answered = oys_now_ms();
-	return r;
+	jv err = jv_object();
+	err = oys_json_set_str(err, "code", code);
+	err = oys_json_set_str(err, "message", msg);
+	if (stage)
+		err = oys_json_set_str(err, "stage", stage);
+	if (c->ran)
+		err = oys_json_set_str(err, "request_id", c->run.request_id);
+	c->body.len = 0;
+	oys_json_append(&c->body, jv_object_set(jv_object(), jv_string("error"), err));
+	oys_buf_putc(&c->body, '\n');
+	return answer(c, status, "application/json", h, nh, c->body.data, c->body.len);
 }
 
 static int answer_json(struct ctx *c, int status, jv v)
 {
-	struct oys_buf b = OYS_BUF_INIT;
-	oys_json_append(&b, v);
-	oys_buf_putc(&b, '\n');
-	int r = answer(c, status, "application/json", NULL, 0, b.data, b.len);
-	oys_buf_free(&b);
+	c->body.len = 0;
+	oys_json_append(&c->body, v);
+	oys_buf_putc(&c->body, '\n');
+	return answer(c, status, "application/json", NULL, 0, c->body.data, c->body.len);
+}
+
+/* The rest of the answer, once nothing waits on it: a client that takes nothing of it for
+ * the write timeout is dropped, one that closes is gone. Logged either way. */
+static int finish_answer(struct ctx *c, int rc)
+{
+	if (!c->answering || rc)
+		return rc;
+	size_t total = oys_http_answer_size(&c->out);
+	int r = oys_http_answer_finish(&c->out, c->o->write_timeout_ms);
+	if (r == 0) {
+		c->t_answered = oys_now_ms();
+		return 0;
+	}
+	double sent = (double)(total - oys_http_answer_left(&c->out)) / (1 << 20);
+	c->error = r == OYS_ETEMPFAIL ? "write_timeout" : "client_gone";
+	if (r == OYS_ETEMPFAIL)
+		snprintf(c->message, sizeof c->message,
+		         "the client took no part of the answer for %g s (%.1f of %.1f MiB sent): dropped",
+		         c->o->write_timeout_ms / 1000.0, sent, (double)total / (1 << 20));
+	else
+		snprintf(c->message, sizeof c->message, "the client closed the connection after %.1f of %.1f MiB",
+		         sent, (double)total / (1 << 20));
 	return r;
 }
 
@@ -126,22 +237,32 @@ static void peer_address(const char *peer, char *out, size_t outsz)
 	out[n] = '\0';
 }
 
-static int peer_is_local(const char *peer)
+/* Whether the peer is this host: an IP address in 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104,
+ * read as an address (never by its spelling). A VSOCK peer ("vsock:CID:PORT") is another
+ * machine, whatever its CID; no peer at all ("-") counts only when the operator said so. */
+static int peer_is_local(const char *peer, const char *ip, int trust_no_peer)
 {
-	return strcmp(peer, "-") == 0 || strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]", 5) == 0 ||
-	       strcmp(peer, "::1") == 0;
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (strcmp(peer, "-") == 0)
+		return trust_no_peer;
+	if (strncmp(peer, "vsock:", 6) == 0 || strcmp(peer, "unknown") == 0)
+		return 0;
+	if (inet_pton(AF_INET, ip, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, ip, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return 0;
 }
 
-/* Admin endpoints: with a token configured, "Authorization: Bearer TOKEN"; without, only
- * from loopback or with no peer at all (run by hand). */
+/* Admin endpoints: with a token configured, "Authorization: Bearer TOKEN" (compared in
+ * constant time); without, only from loopback. */
 static int admin_allowed(struct ctx *c)
 {
 	const char *tok = c->o->admin_token;
-	if (tok && *tok) {
-		const char *auth = oys_http_header(&c->req, "Authorization");
-		return auth && strncasecmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, tok) == 0;
-	}
-	return peer_is_local(c->peer);
+	if (tok && *tok)
+		return oys_http_bearer_ok(oys_http_header(&c->req, "Authorization"), tok);
+	return peer_is_local(c->peer, c->peer_ip, c->o->trust_no_peer);
 }
 
 static void pool_counts(const struct oys_serve_opts *o, int *total, int *busy)
@@ -161,14 +282,22 @@ static int method_not_allowed(struct ctx *c, const char *allow)
 }
 
 /* Answers with the function's response, or the error: called by oys_run() as soon as the
- * result is known, before the teardown. */
+ * result is known, before the teardown. Every header of the function comes back (the response
+ * parser bounds its head at 64 KiB), but the framing, hop-by-hop and X-Oyster- ones, which are
+ * ours; one that could not be sent as it is (a control character in its name or value,
+ * Content-Type included) makes the answer 502 bad_response, as the response parser does:
+ * dropping it would change what the answer means (a body without its Content-Type is sniffed). */
 static void answer_run(struct oys_run_result *r, void *arg)
 {
 	struct ctx *c = arg;
 	char ms[32];
 	snprintf(ms, sizeof ms, "%.1f", r->t.total);
-	struct oys_header h[64];
+	struct oys_header *h = calloc(r->resp.nheaders + 4, sizeof *h);
 	size_t nh = 0;
+	if (h == NULL) {
+		c->answer_rc = answer_error(c, 500, "internal", "out of memory", r->stage, NULL, 0);
+		return;
+	}
 	h[nh++] = (struct oys_header){"X-Oyster-Request-Id", r->request_id};
 	h[nh++] = (struct oys_header){"X-Oyster-Code-Id", r->code_id};
 	h[nh++] = (struct oys_header){"X-Oyster-Execution-Ms", ms};
@@ -178,16 +307,27 @@ static void answer_run(struct oys_run_result *r, void *arg)
 			c->error = r->error;
 			snprintf(c->message, sizeof c->message, "%s", r->err.msg);
 			c->answer_rc = OYS_EIO;
-			return;
+			c->answering = 0;
+		} else {
+			if (r->http_status == 429)
+				h[nh++] = (struct oys_header){"Retry-After", "1"};
+			c->answer_rc = answer_error(c, r->http_status, r->error, r->err.msg, r->stage, h, nh);
 		}
-		if (r->http_status == 429)
-			h[nh++] = (struct oys_header){"Retry-After", "1"};
-		c->answer_rc = answer_error(c, r->http_status, r->error, r->err.msg, r->stage, h, nh);
+		free(h);
 		return;
 	}
 	const char *ctype = NULL;
-	for (size_t i = 0; i < r->resp.nheaders && nh < sizeof h / sizeof *h; i++) {
+	for (size_t i = 0; i < r->resp.nheaders; i++) {
 		const struct oys_header *fh = &r->resp.headers[i];
+		if (!oys_http_valid_name(fh->name) || !oys_http_valid_value(fh->value)) {
+			char msg[160];
+			snprintf(msg, sizeof msg, "function response header %.64s: a control character in its %s",
+			         oys_http_valid_name(fh->name) ? fh->name : "(name)",
+			         oys_http_valid_name(fh->name) ? "value" : "name");
+			c->answer_rc = answer_error(c, 502, "bad_response", msg, "execute", h, 3);
+			free(h);
+			return;
+		}
 		if (strcasecmp(fh->name, "Content-Type") == 0) {
 			ctype = fh->value;
 			continue;
@@ -198,6 +338,7 @@ static void answer_run(struct oys_run_result *r, void *arg)
 		h[nh++] = *fh;
 	}
 	c->answer_rc = answer(c, r->resp.status, ctype, h, nh, r->resp.body.data, r->resp.body.len);
+	free(h);
 }
 
 /* A sandbox stays busy until its teardown is over (workerd killed, the cgroup emptied: 10-30 ms
@@ -240,6 +381,14 @@ static int serverless(struct ctx *c)
 	jv v;
 	const char *b = c->req.body.data;
 	size_t n = c->req.body.len;
+	const char *nul = n ? memchr(b, '\0', n) : NULL;
+	if (nul) {
+		/* never valid JSON (a NUL inside a string must be written \u0000), and a NUL would
+		 * end what a C string of the body holds: refused, so the function sees what jq read */
+		char msg[96];
+		snprintf(msg, sizeof msg, "bad JSON: a raw NUL byte at byte %zu of the body", (size_t)(nul - b));
+		return answer_error(c, 400, "bad_json", msg, NULL, NULL, 0);
+	}
 	if (oys_json_parse(b, n, &v, &e))
 		return answer_error(c, 400, "bad_json", e.msg, NULL, NULL, 0);
 	if (jv_get_kind(v) != JV_KIND_OBJECT) {
@@ -342,6 +491,15 @@ static int route(struct ctx *c)
 		s = oys_json_set_num(s, "total", total >= 0 ? total : 0);
 		if (total < 0)
 			s = oys_json_set_str(s, "error", "no cgroup pool: run oys-cgroup setup");
+		s = jv_object_set(s, jv_string("signing"), jv_bool(signer.state == 1));
+		if (signer.state == 1 && oys_sign_key_pub(&signer.key, NULL) == 0) {
+			char addr[OYS_SIGN_ADDRESS_LEN + 1], pub[2 * OYS_SIGN_PUBKEY_LEN + 1];
+			oys_sign_address(signer.key.pub, addr);
+			for (int i = 0; i < OYS_SIGN_PUBKEY_LEN; i++)
+				snprintf(pub + 2 * i, 3, "%02x", signer.key.pub[i]);
+			s = oys_json_set_str(s, "signer", addr);
+			s = oys_json_set_str(s, "public_key", pub);
+		}
 		return answer_json(c, 200, s);
 	}
 	if (strcmp(p, "/metrics") == 0) {
@@ -354,12 +512,9 @@ static int route(struct ctx *c)
 			return answer_error(c, 500, "internal", e.msg, NULL, NULL, 0);
 		struct oys_metrics_gauges g = {0, 0, oys_serve_draining()};
 		pool_counts(c->o, &g.pool_total, &g.pool_busy);
-		struct oys_buf b = OYS_BUF_INIT;
-		oys_metrics_render(mx, &g, &b);
+		oys_metrics_render(mx, &g, &c->body);
 		oys_metrics_close(mx);
-		int rc = answer(c, 200, "text/plain; version=0.0.4", NULL, 0, b.data, b.len);
-		oys_buf_free(&b);
-		return rc;
+		return answer(c, 200, "text/plain; version=0.0.4", NULL, 0, c->body.data, c->body.len);
 	}
 	if (strcmp(p, "/unregister") == 0 || strcmp(p, "/register") == 0) {
 		c->ep = OYS_EP_ADMIN;
@@ -394,6 +549,7 @@ static void log_line(struct ctx *c)
 	l = oys_json_set_str(l, "error", c->error);
 	if (c->error && c->message[0])
 		l = oys_json_set_str(l, "message", c->message);
+	l = jv_object_set(l, jv_string("signed"), jv_bool(c->signed_answer));
 	if (c->ran) {
 		const struct oys_run_result *r = &c->run;
 		l = oys_json_set_str(l, "stage", r->error ? r->stage : NULL);
@@ -449,7 +605,10 @@ int oys_serve_one(const struct oys_serve_opts *o)
 	c.ep = OYS_EP_OTHER;
 	c.t0 = oys_now_ms();
 	snprintf(c.peer, sizeof c.peer, "%s", o->peer ? o->peer : "-");
-	peer_address(c.peer, c.peer_ip, sizeof c.peer_ip);
+	if (strncmp(c.peer, "vsock:", 6) == 0 || strcmp(c.peer, "unknown") == 0)
+		snprintf(c.peer_ip, sizeof c.peer_ip, "-"); /* no IP address: no X-Forwarded-For */
+	else
+		peer_address(c.peer, c.peer_ip, sizeof c.peer_ip);
 	struct oys_err e = {0};
 	int rc;
 
@@ -462,21 +621,35 @@ int oys_serve_one(const struct oys_serve_opts *o)
 	}
 	if (c.req.t_start_ms > 0)
 		c.t0 = c.req.t_start_ms;
-	if (st != 0) {
+	c.read_whole = st == 0;
+	signer_load(o);
+	int bad_key = signer.state == -2;
+	if (bad_key) {
+		/* a key is there but cannot be used: no answer leaves unsigned that should be signed */
+		char msg[OYS_ERR_MAX + 32];
+		snprintf(msg, sizeof msg, "cannot sign answers: %s", signer.err.msg);
+		rc = answer_error(&c, 500, "signing_key", msg, NULL, NULL, 0);
+	} else if (st != 0) {
 		const char *code = st == 408 ? "timeout_reading" : st == 411 ? "length_required"
 		                 : st == 413 ? "too_large" : "bad_request";
 		rc = answer_error(&c, st, code, e.msg, NULL, NULL, 0);
 	} else {
 		rc = route(&c);
 	}
+	signer_wipe();
+	rc = finish_answer(&c, rc ? OYS_EIO : 0);
+	if (rc == 0 && bad_key)
+		rc = OYS_ECONFIG;
 
 	count(&c);
 	log_line(&c);
 	if (c.ran)
 		oys_run_result_free(&c.run);
+	oys_http_answer_free(&c.out);
+	oys_buf_free(&c.body);
 	jv_free(c.log);
 	oys_http_request_free(&c.req);
-	return rc ? OYS_EIO : 0;
+	return rc;
 }
 
 /* HAProxy's agent check (see share/templates/haproxy.cfg for the whole reasoning):

@@ -162,9 +162,10 @@ static int hexval(int c)
 	return -1;
 }
 
-int oys_sign_key_load(const char *path, struct oys_sign_key *k, struct oys_err *e)
+/* The secret of a key file, checked (zero, or not below the group order: OYS_EDATA). */
+static int load_secret(const char *path, unsigned char secret[OYS_SIGN_SECRET_LEN], struct oys_err *e)
 {
-	unsigned char raw[2 * OYS_SIGN_SECRET_LEN + 2], secret[OYS_SIGN_SECRET_LEN];
+	unsigned char raw[2 * OYS_SIGN_SECRET_LEN + 2];
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return oys_err_sys(e, errno == ENOENT ? OYS_ENOINPUT : OYS_ENOPERM, "%s", path);
@@ -217,12 +218,39 @@ int oys_sign_key_load(const char *path, struct oys_sign_key *k, struct oys_err *
 			rc = oys_err_set(e, OYS_EDATA, "%s: not a signing key (64 hex digits and a newline, "
 			                 "or 32 bytes)", path);
 	}
+	if (rc == 0 && (rc = oys_sign_init(e)) == 0 && !secp256k1_ec_seckey_verify(ctx, secret))
+		rc = oys_err_set(e, OYS_EDATA, "%s: not a secp256k1 secret key (zero or not below the group order)", path);
+	explicit_bzero(raw, sizeof raw);
+	return rc;
+}
+
+int oys_sign_key_load(const char *path, struct oys_sign_key *k, struct oys_err *e)
+{
+	unsigned char secret[OYS_SIGN_SECRET_LEN];
+	int rc = load_secret(path, secret, e);
 	if (rc == 0) {
 		rc = oys_sign_key_from_secret(secret, k, e);
 		if (rc)
 			oys_err_wrap(e, "%s", path);
 	}
-	explicit_bzero(raw, sizeof raw);
+	explicit_bzero(secret, sizeof secret);
+	return rc;
+}
+
+int oys_sign_key_load_secret(const char *path, struct oys_sign_key *k, struct oys_err *e)
+{
+	memset(k, 0, sizeof *k);
+	int rc = load_secret(path, k->secret, e);
+	if (rc)
+		oys_sign_key_wipe(k);
+	return rc;
+}
+
+int oys_sign_key_pub(struct oys_sign_key *k, struct oys_err *e)
+{
+	unsigned char secret[OYS_SIGN_SECRET_LEN];
+	memcpy(secret, k->secret, sizeof secret);
+	int rc = oys_sign_key_from_secret(secret, k, e);
 	explicit_bzero(secret, sizeof secret);
 	return rc;
 }

@@ -56,6 +56,12 @@ int oys_sign_key_write(const char *path, const struct oys_sign_key *k, struct oy
  * (upstream Oyster's keygen-secp256k1 secret file). A file that group or others may read or
  * write is refused (OYS_ENOPERM), like ssh does; missing: OYS_ENOINPUT; bad: OYS_EDATA. */
 int oys_sign_key_load(const char *path, struct oys_sign_key *k, struct oys_err *e);
+/* The same, without computing the public half (k->pub is all zero; oys_sign_key_pub() fills
+ * it): signing needs only the secret, and an inetd-style signer loads the key once per
+ * request (oys-serve). The secret is checked all the same. */
+int oys_sign_key_load_secret(const char *path, struct oys_sign_key *k, struct oys_err *e);
+/* Computes k->pub from k->secret (after oys_sign_key_load_secret()). */
+int oys_sign_key_pub(struct oys_sign_key *k, struct oys_err *e);
 /* explicit_bzero of the whole key. */
 void oys_sign_key_wipe(struct oys_sign_key *k);
 

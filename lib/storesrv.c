@@ -46,19 +46,6 @@ static int fail(struct ctx *x, int status, const char *code, const char *fmt, ..
 	return status;
 }
 
-/* Constant-time comparison of a presented token with the configured one. */
-static int token_ok(const char *auth, const char *token)
-{
-	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
-		return 0;
-	const char *got = auth + 7;
-	size_t a = strlen(got), b = strlen(token);
-	unsigned char diff = a != b;
-	for (size_t i = 0; i < b; i++)
-		diff |= (unsigned char)(token[i] ^ (i < a ? got[i] : 0));
-	return diff == 0;
-}
-
 /* Under the store's writer lock: the name check, the quota and the write are one step, so
  * concurrent uploads can neither both take the last bytes nor both claim a new name. */
 static int upload_locked(struct ctx *x, const struct oys_storesrv_conf *c, struct oys_http_request *r,
@@ -92,7 +79,7 @@ static int upload_locked(struct ctx *x, const struct oys_storesrv_conf *c, struc
 static int upload(struct ctx *x, const struct oys_storesrv_conf *c, struct oys_http_request *r)
 {
 	const char *name = NULL;
-	if (c->token && !token_ok(oys_http_header(r, "Authorization"), c->token))
+	if (c->token && !oys_http_bearer_ok(oys_http_header(r, "Authorization"), c->token))
 		return fail(x, 401, "unauthorized", "uploads need the operator token (Authorization: Bearer TOKEN)");
 	if (r->query) {
 		if (strncmp(r->query, "name=", 5) != 0 || !oys_store_name_valid(r->query + 5))

@@ -13,7 +13,7 @@ setup() {
 	export OYS_BIN=${OYS_TEST_BIN:-$ROOT/bin}
 	export OYS_STATE=$T/state OYS_LOCAL_STATE=$T/state
 	export OYS_PORT=$(oys-port) OYS_AGENT_PORT=$(oys-port) OYS_ATTEST_PORT=$(oys-port)
-	export OYS_ATTESTATION_URL=http://127.0.0.1:$OYS_ATTEST_PORT
+	export OYS_ATTESTATION_URL=http://127.0.0.1:$OYS_ATTEST_PORT OYS_MAX_CONNECTIONS=8
 	mkdir -p "$OYS_STATE"
 }
 teardown() {
@@ -36,6 +36,12 @@ teardown() {
 	wait_port "$OYS_ATTEST_PORT"
 	run -0 oys-attest fetch --url "$OYS_ATTESTATION_URL" -o doc.cbor
 	run -0 oys-attest verify --root "$OYS_RUNTIME_DIR/attest-dev/root.pem" doc.cbor
+	# the template created the signing key; the documents carry it, and the answers verify
+	[ "$(jq -r .public_key <<<"$output")" = "$(oys-sign pubkey)" ]
+	printf '{"code_id": "%s", "input": {"num": 12}}' "$id" >req.json
+	curl -si --data-binary @req.json "http://127.0.0.1:$OYS_PORT/api/serverless" >answer
+	run -0 oys-sign verify -a doc.cbor -r "$OYS_RUNTIME_DIR/attest-dev/root.pem" -m POST -P /api/serverless \
+		-b req.json -c answer --require-oys
 	grep -q '"event":"request"' "$OYS_STATE/oys-serve.log"
 	# supervisord stops its programs, socat and its children with them
 	kill -TERM "$BG_PID"
@@ -46,10 +52,16 @@ teardown() {
 
 @test "share/local/up starts the platform and prints a curl line that works; down stops it" {
 	run -0 "$ROOT/share/local/up"
-	line=$(grep -m1 '^  curl -d .*api/serverless' <<<"$output")
+	printed=$output
+	line=$(grep -m1 '^  curl -d .*api/serverless' <<<"$printed")
 	[ -n "$line" ]
 	run -0 --separate-stderr bash -c "$line"
 	[ "$output" = '{"num":100,"factors":[2,2,5,5]}' ]
+	# the lines it prints to check a signed answer work as printed
+	[ "$(stat -c %a "$OYS_RUNTIME_DIR/signing.key")" = 600 ]
+	check=$(sed -n '/^Every answer is signed by/,$p' <<<"$printed" | grep '^  ')
+	[ "$(wc -l <<<"$check")" = 4 ]
+	run -0 --separate-stderr bash -e -c "$check"
 	run -0 "$ROOT/share/local/down"
 	[ ! -e "$OYS_STATE/supervisord.pid" ]
 	run -7 curl -s "http://127.0.0.1:$OYS_PORT/healthz" # 7: connection refused

@@ -532,6 +532,30 @@ start_socat() {
 	grep -q '"event":"attestation"' socat.log
 }
 
+@test "serve --dev --public-key FILE: the key in every document that asks for no other" {
+	head -c 64 /dev/urandom >key.pub
+	pub=$(od -An -v -tx1 key.pub | tr -d ' \n')
+	PORT=$(oys-port)
+	start_bg "$T/socat.log" socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" \
+		"EXEC:oys-attest serve --dev --public-key $T/key.pub"
+	wait_port "$PORT"
+	oys-attest fetch --url "http://127.0.0.1:$PORT" --nonce 01 -o doc.cbor
+	run -0 oys-attest verify --root "$(dev_root)" --public-key "$pub" --nonce 01 doc.cbor
+	# one that asks for a key of its own gets that one
+	oys-attest fetch --url "http://127.0.0.1:$PORT" --public-key c0ffee -o own.cbor
+	run -0 oys-attest verify --root "$(dev_root)" --public-key c0ffee own.cbor
+	# bad files: missing, empty, the hex oys-sign pubkey prints instead of the bytes
+	run -66 --separate-stderr oys-attest serve --dev --public-key nosuch </dev/null
+	[ "$stderr" = "oys-attest: --public-key: cannot open nosuch: No such file or directory" ]
+	: >empty
+	run -65 --separate-stderr oys-attest serve --dev --public-key empty </dev/null
+	[ "$stderr" = "oys-attest: --public-key: empty: the file is empty" ]
+	echo "$pub" >key.hex
+	run -65 --separate-stderr oys-attest serve --dev --public-key key.hex </dev/null
+	[ "$stderr" = "oys-attest: --public-key: key.hex holds hex; give the 64 bytes themselves (oys-sign pubkey --raw -o FILE)" ]
+	[ -z "$output" ]
+}
+
 @test "serve --dev --listen answers without socat" {
 	PORT=$(oys-port)
 	start_bg "$T/listen.log" oys-attest serve --dev --listen "127.0.0.1:$PORT"

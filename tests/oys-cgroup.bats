@@ -372,7 +372,10 @@ is_free() { [ "$(oys-cgroup list --json | jq -r --arg n "$1" '.[] | select(.name
 	require_v1
 	oys-cgroup setup --count 1 --memory 64M
 	before=$(oys-cgroup list --json)
-	nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env PATH="$PATH" OYS_RUNTIME_DIR="$OYS_RUNTIME_DIR" OYS_CGROUP_PREFIX="$P" "$@"; }
+	# a runtime directory of its own: nobody may not use root's (see tests/runtime-dir.bats)
+	NOBODY_RUN=$(mktemp -d /tmp/oys-nobody.XXXXXX)
+	chown 65534 "$NOBODY_RUN"
+	nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env PATH="$PATH" OYS_RUNTIME_DIR="$NOBODY_RUN" OYS_CGROUP_PREFIX="$P" "$@"; }
 	Q="oyst${BATS_TEST_NUMBER}y$$_"
 	run -77 --separate-stderr nobody oys-cgroup setup --count 1 --prefix "$Q"
 	[ "$stderr" = "oys-cgroup: cannot write to $MEM: permission denied (run as root)" ]
@@ -390,6 +393,7 @@ is_free() { [ "$(oys-cgroup list --json | jq -r --arg n "$1" '.[] | select(.name
 	[ "$(oys-cgroup list --json)" = "$before" ]
 	[ -d "$MEM/${P}0" ]
 	run -0 nobody oys-cgroup list # reading needs no privilege
+	rm -rf "$NOBODY_RUN"
 }
 
 @test "bad option values are usage errors (64) with one line" {

@@ -330,3 +330,203 @@ teardown() {
 	[ "$body" = '{"num":9,"factors":[3,3]}' ]
 	assert_clean
 }
+
+# stuck_client PATH: a client (socat with a tiny receive buffer, its output piped into a reader
+# that takes the first bytes and then never reads again) that sends GET PATH and stops reading
+# once the answer has begun. Its first bytes land in $T/stuck.head; STUCK_PID is its group.
+stuck_client() {
+	start_bg "$T/stuck.log" bash -c "{ printf 'GET $1 HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 120; } |
+		socat - TCP:127.0.0.1:$PORT,rcvbuf=4096 | { head -c 15 >'$T/stuck.head'; sleep 120; }"
+	STUCK_PID=$BG_PID
+}
+
+@test "a client that stops reading holds no sandbox: the next request is served, its oys-serve leaves at the write deadline" {
+	pool_setup 1 128M
+	big=$(put_fn "$FN/big.js")
+	serve_start OYS_WRITE_TIMEOUT=2
+	# 15 MiB: more than the kernel buffers between oys-serve and the stuck reader take
+	stuck_client "/fn/$big/?mib=15"
+	wait_for 30 grep -q '^HTTP/1.1 200' "$T/stuck.head"
+	# the answer has begun: the sandbox is given back while the client does not read
+	serverless "$FACTORS" '{"num": 4}'
+	[ "$status_code" = 200 ] || { echo "next request: $status_code $body"; return 1; }
+	[ "$body" = '{"num":4,"factors":[2,2]}' ]
+	assert_clean_but_stuck() { no_workerd && no_request_files && pool_free; }
+	wait_for 5 assert_clean_but_stuck
+	# the stuck one is dropped at the deadline and says so
+	wait_for 20 grep -q '"error":"write_timeout"' "$T/serve.log"
+	line=$(grep '"error":"write_timeout"' "$T/serve.log")
+	[ "$(jq -r .status <<<"$line")" = 200 ]
+	[[ $(jq -r .message <<<"$line") == "the client took no part of the answer for 2 s ("*" of 15.0 MiB sent): dropped" ]]
+	wait_for 5 no_oys_serve
+	call GET /metrics
+	grep -q '^oys_errors_total{code="write_timeout"} 1$' <<<"$body"
+	kill -TERM -- "-$STUCK_PID"
+	assert_clean
+}
+
+@test "a client that goes away with its answer half taken: logged client_gone at once, not at the deadline" {
+	big=$(put_fn "$FN/big.js")
+	serve_start OYS_WRITE_TIMEOUT=60
+	stuck_client "/fn/$big/?mib=15"
+	wait_for 30 grep -q '^HTTP/1.1 200' "$T/stuck.head"
+	wait_for 10 no_workerd # the sandbox is given back while the answer waits
+	kill -TERM -- "-$STUCK_PID"
+	wait_for 20 grep -q '"error":"client_gone"' "$T/serve.log"
+	line=$(grep '"error":"client_gone"' "$T/serve.log")
+	[[ $(jq -r .message <<<"$line") == "the client closed the connection after "*" of 15.0 MiB" ]]
+	jq -e '.ms.request < 30000' <<<"$line"
+	assert_clean
+}
+
+@test "--listen --max-connections: a connection beyond the cap waits for a free slot" {
+	PORT=$(oys-port)
+	start_bg "$T/listen.log" oys-serve --listen "127.0.0.1:$PORT" --max-connections 1 --read-timeout 2
+	wait_port "$PORT"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT" # says nothing: served until its read timeout
+	call GET /healthz
+	[ "$status_code" = 200 ]
+	run -0 timeout 10 cat <&5
+	exec 5>&-
+	[[ ${lines[0]} == $'HTTP/1.1 408 Request Timeout\r' ]]
+	# one at a time: the silent connection was answered (and logged) before the next was taken
+	[ "$(grep -o '"status":[0-9]*' "$T/listen.log" | tr '\n' ' ')" = '"status":408 "status":200 ' ]
+	run -64 --separate-stderr oys-serve --max-connections 0
+	[ "$stderr" = "oys-serve: --max-connections: '0' is not a whole number from 1 to 65536" ]
+}
+
+# admin ENV...: POST /unregister on stdin with the environment given; prints the status line
+# and the log line's peer.
+admin() {
+	env "$@" oys-serve <<<$'POST /unregister HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n' 2>"$T/admin.err" |
+		head -1 | tr -d '\r'
+	jq -r .peer "$T/admin.err"
+}
+
+@test "the admin token is checked whole: a prefix, an extension, another token of its length are refused" {
+	tok=s3cret-0123456789
+	for bad in s3cret-012345678 s3cret-01234567890 s3cret-0123456780 S3CRET-0123456789 ''; do
+		status_code=$(printf 'POST /unregister HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\n\r\n' "$bad" |
+			OYS_ADMIN_TOKEN=$tok oys-serve 2>/dev/null | head -1 | cut -d' ' -f2)
+		[ "$status_code" = 403 ] || { echo "token '$bad': $status_code"; return 1; }
+	done
+	status_code=$(printf 'POST /unregister HTTP/1.1\r\nHost: x\r\nAuthorization: bearer %s\r\nContent-Length: 0\r\n\r\n' "$tok" |
+		OYS_ADMIN_TOKEN=$tok oys-serve 2>/dev/null | head -1 | cut -d' ' -f2)
+	[ "$status_code" = 200 ]
+}
+
+@test "no peer information at all is a remote peer, unless the operator says otherwise" {
+	# printf ... | oys-serve: the read-only endpoints answer, the admin ones want a token
+	run -0 --separate-stderr oys-serve <<<$'GET /status HTTP/1.1\r\nHost: x\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 200 OK\r' ]]
+	run -0 admin
+	[ "${lines[0]}" = "HTTP/1.1 403 Forbidden" ]
+	[ "${lines[1]}" = - ]
+	run -0 admin OYS_TRUST_NO_PEER=1
+	[ "${lines[0]}" = "HTTP/1.1 200 OK" ]
+	[ -e "$OYS_RUNTIME_DIR/draining" ]
+	run -0 admin OYS_TRUST_NO_PEER=0
+	[ "${lines[0]}" = "HTTP/1.1 403 Forbidden" ]
+	run -0 --separate-stderr oys-serve --trust-no-peer <<<$'POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 200 OK\r' ]]
+	[ ! -e "$OYS_RUNTIME_DIR/draining" ]
+	run -78 --separate-stderr env OYS_TRUST_NO_PEER=yes oys-serve </dev/null
+	[ "$stderr" = "oys-serve: OYS_TRUST_NO_PEER: 'yes' is not 0 or 1" ]
+}
+
+@test "a VSOCK peer (socat's SOCAT_PEERADDR is its CID) is never loopback, whatever its CID" {
+	# socat sets SOCAT_PEERADDR to the CID in decimal and SOCAT_PEERPORT to the port
+	# (xio-vsock.c); CID 1 is VSOCK's own loopback, 3 the parent instance of an enclave
+	for cid in 1 2 3 127 2130706433; do
+		run -0 admin SOCAT_PEERADDR=$cid SOCAT_PEERPORT=5000 OYS_TRUST_NO_PEER=1
+		[ "${lines[0]}" = "HTTP/1.1 403 Forbidden" ] || { echo "CID $cid: ${lines[0]}"; return 1; }
+		[ "${lines[1]}" = "vsock:$cid:5000" ]
+	done
+	# with the token it is allowed, as any peer is
+	run -0 --separate-stderr env SOCAT_PEERADDR=3 SOCAT_PEERPORT=5000 OYS_ADMIN_TOKEN=t oys-serve \
+		<<<$'POST /unregister HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: 0\r\n\r\n'
+	[[ ${lines[0]} == $'HTTP/1.1 200 OK\r' ]]
+	# and a function behind a VSOCK peer gets no X-Forwarded-For (there is no IP address)
+	id=$(put_fn "$FN/echo.js")
+	run -0 --separate-stderr env SOCAT_PEERADDR=3 SOCAT_PEERPORT=5000 oys-serve \
+		<<<$"GET /fn/$id/ HTTP/1.1"$'\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n'
+	[ "$(jq -r '.headers["x-forwarded-for"]' <<<"${lines[-1]}")" = null ]
+}
+
+@test "peers are read as addresses: socat's IPv6 spelling, mapped loopback, and what is no address" {
+	# socat writes IPv6 peers in brackets and in full (xio-ip6.c)
+	run -0 admin 'SOCAT_PEERADDR=[0000:0000:0000:0000:0000:0000:0000:0001]' SOCAT_PEERPORT=4000
+	[ "${lines[0]}" = "HTTP/1.1 200 OK" ]
+	[ "${lines[1]}" = "[::1]:4000" ]
+	run -0 admin 'SOCAT_PEERADDR=[0000:0000:0000:0000:0000:ffff:7f00:0001]' SOCAT_PEERPORT=4000
+	[ "${lines[0]}" = "HTTP/1.1 200 OK" ]
+	run -0 admin 'SOCAT_PEERADDR=[2001:0db8:0000:0000:0000:0000:0000:0001]' SOCAT_PEERPORT=4000
+	[ "${lines[0]}" = "HTTP/1.1 403 Forbidden" ]
+	[ "${lines[1]}" = "[2001:db8::1]:4000" ]
+	run -0 admin PROTO=TCP TCPREMOTEIP=127.1.2.3 TCPREMOTEPORT=1
+	[ "${lines[0]}" = "HTTP/1.1 200 OK" ]
+	# a UNIX socket's path, or a spelling that is no address, is no loopback
+	for a in /run/oys.sock 127.0.0.1.example.com 127 0x7f000001 localhost; do
+		run -0 admin PROTO=TCP TCPREMOTEIP=$a TCPREMOTEPORT=1 OYS_TRUST_NO_PEER=1
+		[ "${lines[0]}" = "HTTP/1.1 403 Forbidden" ] || { echo "$a: ${lines[0]}"; return 1; }
+		[ "${lines[1]}" = unknown ]
+	done
+}
+
+@test "every header of the function comes back, not only the first 64" {
+	id=$(put_fn "$FN/headers.js")
+	serve_start
+	call GET "/fn/$id/?n=200"
+	[ "$status_code" = 200 ]
+	[ "$body" = "200 headers" ]
+	[ "$(grep -c '^x-h-[0-9]*: [0-9]*$' <<<"$headers")" = 200 ]
+	grep -q '^x-h-199: 199$' <<<"$headers"
+	grep -qi '^content-type: text/plain' <<<"$headers"
+	grep -q '^X-Oyster-Request-Id: ' <<<"$headers"
+}
+
+@test "a Content-Type with a control character is 502 bad_response, as any such header is" {
+	id=$(put_fn "$FN/status.js")
+	serve_start
+	for t in 'text/x\u0001y' 'text/x\u007fy'; do
+		serverless "$id" "{\"status\": 200, \"type\": \"$t\"}"
+		[ "$status_code" = 502 ] || { echo "$t: $status_code $headers"; return 1; }
+		[ "$(error_code)" = bad_response ]
+	done
+	# bytes beyond ASCII are field content (obs-text): passed as they are
+	serverless "$id" '{"status": 200, "type": "text/\u00e9"}'
+	[ "$status_code" = 200 ]
+	grep -qi $'^content-type: text/\xc3\xa9$' <<<"$headers"
+	assert_clean
+}
+
+@test "a JSON body with a raw NUL byte is 400 bad_json, wherever the NUL is" {
+	serve_start
+	for body in '{"code_id": "%s", "input": "a\0b"}' '{"code_id": "%s", "input": 1}\0' '\0{"code_id": "%s"}'; do
+		# shellcheck disable=SC2059 # the format is the body
+		printf "$body" "$FACTORS" >"$T/nul.json"
+		status_code=$(curl -sS -o "$T/b" -w '%{http_code}' -H 'content-type: application/json' \
+			--data-binary @"$T/nul.json" "http://127.0.0.1:$PORT/api/serverless")
+		[ "$status_code" = 400 ] || { echo "$body: $status_code $(cat "$T/b")"; return 1; }
+		[ "$(jq -r .error.code "$T/b")" = bad_json ]
+		[[ $(jq -r .error.message "$T/b") == "bad JSON: a raw NUL byte at byte "* ]]
+	done
+	# written as \u0000 it is JSON, and reaches the function
+	serverless "$FACTORS" '{"num": 12, "note": "a\u0000b"}'
+	[ "$status_code" = 200 ]
+	assert_clean
+}
+
+@test "a body slower than the read timeout is cut off with 408, however fast its head was" {
+	serve_start OYS_READ_TIMEOUT=1
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'POST /api/serverless HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"code_id": ' >&5
+	start=$SECONDS
+	run -0 timeout 10 cat <&5
+	exec 5>&-
+	[ $((SECONDS - start)) -lt 8 ]
+	[[ ${lines[0]} == $'HTTP/1.1 408 Request Timeout\r' ]]
+	[ "$(jq -r .error.code <<<"${lines[-1]}")" = timeout_reading ]
+	[ "$(jq -r .error.message <<<"${lines[-1]}")" = "client too slow: request body did not arrive in time" ]
+	assert_clean
+}

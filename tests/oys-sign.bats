@@ -330,7 +330,11 @@ flip() {
 	run -77 --separate-stderr oys-sign verify -a other.doc -r "$DEV_ROOT" -m POST -P "$P" -b req -c ans
 	[[ $stderr == "oys-sign: attestation: "* ]]
 	cp doc doc.orig
-	printf '\x00' | dd of=doc bs=1 seek=$(($(size doc) - 20)) conv=notrunc status=none
+	# flip a byte of the signature (writing a fixed value would change nothing 1 time in 256)
+	off=$(($(size doc) - 20))
+	byte=$(od -An -tu1 -j "$off" -N1 doc | tr -d ' ')
+	printf "\\x$(printf %02x $((byte ^ 0xff)))" | dd of=doc bs=1 seek="$off" conv=notrunc status=none
+	run -1 cmp -s doc doc.orig
 	run -77 verify -c ans
 	# as of a time when the leaf certificate was not valid yet
 	mv doc.orig doc

@@ -1,7 +1,8 @@
 /* Unit tests of the HTTP/1.1 wire format (lib/http.c): the strict request parser, through the
  * server's reader with its deadlines (lib/httpd.c) and fed directly in pieces; the response
- * parser; the chunked coding; the hop-by-hop list; and the exchange with a function over a
- * connected socket (lib/fn.c), against a child that plays workerd. */
+ * parser; the chunked coding; the hop-by-hop list; the exchange with a function over a
+ * connected socket (lib/fn.c), against a child that plays workerd; and the server's answers
+ * (lib/httpd.c): headers checked, written without ever waiting on the client, the token. */
 #include "tap.h"
 #include "../../lib/fn.h"
 #include "../../lib/httpd.h"
@@ -287,6 +288,59 @@ static int exchange_out_of_memory(void)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+
+/* What oys_http_respond() writes, read back from a socketpair. */
+static void respond_text(const char *ctype, const struct oys_header *h, size_t nh, char *out, size_t outsz)
+{
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	oys_http_respond(sv[0], 200, ctype, h, nh, "x", 1);
+	close(sv[0]);
+	ssize_t n = read(sv[1], out, outsz - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(sv[1]);
+}
+
+/* An answer of size bytes through a socketpair with small buffers: start writes a part at once
+ * without blocking; finish writes the rest while a child reads (reader 1), gives up when
+ * nobody reads (0), or sees the peer go (-1). Returns what finish returned; *first is what
+ * start wrote at once. */
+static int answer_through(size_t size, int reader, size_t *first)
+{
+	int sv[2], small = 4096;
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	char *body = malloc(size);
+	memset(body, 'b', size);
+	struct oys_http_answer a;
+	int rc = oys_http_answer_start(&a, sv[0], 200, "text/plain", NULL, 0, body, size);
+	*first = oys_http_answer_size(&a) - oys_http_answer_left(&a);
+	pid_t pid = -1;
+	if (reader > 0) {
+		pid = fork();
+		if (pid == 0) {
+			char buf[8192];
+			close(sv[0]);
+			while (read(sv[1], buf, sizeof buf) > 0)
+				;
+			_exit(0);
+		}
+	}
+	if (reader < 0)
+		close(sv[1]);
+	if (rc == 0)
+		rc = oys_http_answer_finish(&a, 300);
+	close(sv[0]);
+	if (reader >= 0)
+		close(sv[1]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	oys_http_answer_free(&a);
+	free(body);
+	return rc;
+}
+
 int main(void)
 {
 	struct oys_http_request r;
@@ -561,6 +615,47 @@ int main(void)
 		ok(1, "# skip out of memory: an address-space limit means nothing under ASan");
 	else
 		ok(exchange_out_of_memory() == 0, "out of memory during the exchange: an error of ours, not a shorter body");
+
+	/* ---- answers: headers checked, never waiting on the client ---- */
+	char text[4096];
+	struct oys_header bad[2] = {{"X-Ok", "fine"}, {"X-Bad", "a\x01" "b"}};
+	respond_text("text/plain\x01x", bad, 2, text, sizeof text);
+	ok(strstr(text, "Content-Type") == NULL && strstr(text, "X-Bad") == NULL && strstr(text, "X-Ok: fine\r\n"),
+	   "a content type or a header with a control character is not written");
+	respond_text("text/\xc3\xa9", NULL, 0, text, sizeof text);
+	ok(strstr(text, "Content-Type: text/\xc3\xa9\r\n") != NULL, "bytes beyond ASCII are field content");
+	size_t first;
+	t0 = oys_now_ms();
+	ok(answer_through(1 << 20, 1, &first) == 0 && first > 0 && first < (1 << 20),
+	   "a large answer: a part at once (%zu bytes), the rest once the client reads", first);
+	ok(answer_through(1 << 20, 0, &first) == OYS_ETEMPFAIL && oys_now_ms() - t0 < 5000,
+	   "a client that reads nothing: dropped after the idle time");
+	ok(answer_through(1 << 20, -1, &first) == OYS_EIO, "a client that is gone: an I/O error");
+	ok(answer_through(100, 0, &first) == 0 && first == 100 + strlen("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	   "Content-Length: 100\r\nConnection: close\r\n\r\n"), "a small answer goes out whole at once");
+
+	int pp[2];
+	ok(pipe(pp) == 0, "a pipe");
+	{
+		char *piped = calloc(1, 1 << 20);
+		struct oys_http_answer a;
+		int flags = fcntl(pp[1], F_GETFL);
+		int rc = oys_http_answer_start(&a, pp[1], 200, NULL, NULL, 0, piped, 1 << 20);
+		ok(rc == 0 && oys_http_answer_left(&a) > 0 && fcntl(pp[1], F_GETFL) == flags,
+		   "a pipe nobody reads: a part at once, never blocking, its flags as they were");
+		ok(oys_http_answer_finish(&a, 200) == OYS_ETEMPFAIL, "and the rest given up after the idle time");
+		oys_http_answer_free(&a);
+		free(piped);
+		close(pp[0]);
+		close(pp[1]);
+	}
+
+	ok(oys_http_bearer_ok("Bearer s3cret", "s3cret") && oys_http_bearer_ok("bearer s3cret", "s3cret"),
+	   "the token, scheme in any case");
+	ok(!oys_http_bearer_ok("Bearer s3cre", "s3cret") && !oys_http_bearer_ok("Bearer s3crett", "s3cret") &&
+	   !oys_http_bearer_ok("Bearer s3creT", "s3cret") && !oys_http_bearer_ok("Bearer ", "s3cret") &&
+	   !oys_http_bearer_ok("s3cret", "s3cret") && !oys_http_bearer_ok(NULL, "s3cret") &&
+	   !oys_http_bearer_ok("Bearer ", ""), "a prefix, an extension, one byte off, none, no scheme, an empty token: no");
 
 	return tap_done();
 }
