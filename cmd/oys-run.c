@@ -43,6 +43,8 @@ static const char usage[] =
 	"  -f, --compat-flag F     a compatibility flag, repeatable\n"
 	"      --prefix P          cgroup pool prefix (OYS_CGROUP_PREFIX, default workerd_)\n"
 	"      --max-response SIZE largest response body (default 16M; OYS_MAX_RESPONSE)\n"
+	"      --sandbox-uid N     slot i runs workerd as uid and gid N+i (default 2000000000;\n"
+	"                          OYS_SANDBOX_UID); root: as oys's own uid, development only\n"
 	"  -h, --help              this text\n"
 	"      --version           the version\n"
 	"\n"
@@ -52,7 +54,7 @@ static const char usage[] =
 	"128+N crashed by signal N, 70 other failures. Environment: OYS_RUNTIME_DIR, OYS_WORKERD,\n"
 	"OYS_SHARE_DIR; every setting above is the flag, else its variable, else the default.\n";
 
-enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP };
+enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP, O_SBUID };
 
 static const struct option longopts[] = {
 	{"timeout", required_argument, NULL, 't'},
@@ -76,6 +78,7 @@ static const struct option longopts[] = {
 	{"compat-flag", required_argument, NULL, 'f'},
 	{"prefix", required_argument, NULL, O_PREFIX},
 	{"max-response", required_argument, NULL, O_MAXRESP},
+	{"sandbox-uid", required_argument, NULL, O_SBUID},
 	{0},
 };
 
@@ -189,6 +192,7 @@ static void parse(struct cli *c, int argc, char **argv)
 			break;
 		case O_PREFIX: c->f.prefix = optarg; break;
 		case O_MAXRESP: c->f.max_response = optarg; break;
+		case O_SBUID: c->f.sandbox_uid = optarg; break;
 		}
 	}
 	int nargs = o.argc - optind, need = c->ro.code_file ? 0 : 1;

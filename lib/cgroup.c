@@ -350,6 +350,10 @@ int oys_cg_fill(struct oys_cgroup *cg, const struct hier *h, const char *name, s
 {
 	memset(cg, 0, sizeof *cg);
 	snprintf(cg->name, sizeof cg->name, "%s", name);
+	size_t len = strlen(name), at = len;
+	while (at > 0 && isdigit((unsigned char)name[at - 1]))
+		at--;
+	cg->index = at < len && len - at <= 4 ? atoi(name + at) : -1;
 	cg->version = h->version;
 	cg->lockfd = -1;
 	struct priv *p = P(cg);
@@ -459,6 +463,13 @@ static int write_procs(const struct oys_cgroup *cg, const char *val, const char 
 int oys_cgroup_enter(const struct oys_cgroup *cg, struct oys_err *e)
 {
 	return write_procs(cg, "0", "enter", e);
+}
+
+int oys_cgroup_fd(const struct oys_cgroup *cg)
+{
+	if (cg->version != 2 || !CP(cg)->dir[D_MEM][0])
+		return -1;
+	return open(CP(cg)->dir[D_MEM], O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
 int oys_cgroup_kill(const struct oys_cgroup *cg, struct oys_err *e)
