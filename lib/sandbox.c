@@ -199,8 +199,9 @@ int oys_sandbox_error(struct oys_err *e, const struct oys_sandbox *sb, int step,
 	case OYS_SB_NNP: s = "cannot set no_new_privs"; break;
 	case OYS_SB_SECCOMP: s = "cannot install the seccomp filter"; break;
 	case OYS_SB_EXEC:
-		return oys_err_set(e, err == ENOENT ? OYS_ECONFIG : OYS_EOSERR, "cannot run %s as %s: %s", what, id,
-		                   strerror(err));
+		return oys_err_set(e, err == ENOENT || err == EACCES || err == ENOEXEC ? OYS_ECONFIG : OYS_EOSERR,
+		                   "cannot run %s as %s: %s%s", what, id, strerror(err),
+		                   err == EACCES ? " (every directory above it must be open to that user)" : "");
 	default: s = "cannot start"; break;
 	}
 	return oys_err_set(e, OYS_EOSERR, "%s: %s: %s", what, s, strerror(err));
