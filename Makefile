@@ -148,3 +148,13 @@ build/bench/%: bench/%.c $(patsubst %,build/obj/lib/%.o,$(CORE) port)
 build/bench/sign: bench/sign.c $(patsubst %,build/obj/lib/%.o,$(CORE) keccak sign codec)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lsecp256k1 -lcrypto
+
+# What each layer of the sandbox costs per start, through the functions oys-run calls.
+build/bench/sandbox: bench/sandbox.c $(patsubst %,build/obj/lib/%.o,$(CORE) workerd sandbox netns console cgroup cgrouplock)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^)
+
+# The least an inetd-style handler can do (socat's own cost), and a bare C program's start.
+build/bench/respond: bench/respond.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
