@@ -7,6 +7,9 @@
 #include "../lib/opt.h"
 #include "../lib/run.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +115,8 @@ struct cli {
 	size_t nflags;
 	const char *method, *path, *input;
 	int include, json;
+	int printed;          /* the body went out before the teardown */
+	int print_rc;
 };
 
 static int print_result(const struct oys_run_result *r, int include, int json)
@@ -129,6 +134,28 @@ static int print_result(const struct oys_run_result *r, int include, int json)
 	if (fflush(stdout) != 0 || oys_write_all(STDOUT_FILENO, r->resp.body.data, r->resp.body.len) < 0)
 		return OYS_EIO;
 	return 0;
+}
+
+/* The function's response, as soon as it is complete and before workerd is killed and the
+ * cgroup and the files are given back (its exit, about 5 ms, is the bulk of that): standard
+ * output is closed right after, so a pipeline has it then. The exit status follows the
+ * teardown. Only a body that goes out at once (at most PIPE_BUF bytes, standard output ready)
+ * is printed here: a reader that does not read must never hold the sandbox. --json waits for
+ * the teardown's figures. */
+static void on_result(struct oys_run_result *r, void *arg)
+{
+	struct cli *c = arg;
+	struct pollfd p = {STDOUT_FILENO, POLLOUT, 0};
+	if (c->json || c->include || r->error || r->resp.body.len > PIPE_BUF || poll(&p, 1, 0) != 1 ||
+	    !(p.revents & POLLOUT))
+		return;
+	c->print_rc = print_result(r, c->include, 0);
+	c->printed = 1;
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDOUT_FILENO);
+		close(null);
+	}
 }
 
 /* -H 'Name: value' (the text is kept: it is argv's). */
@@ -227,6 +254,8 @@ static int run(struct cli *c)
 	ro->ncompat_flags = c->nflags;
 	ro->abort_fd = -1;
 	ro->abort_flag = &aborted;
+	ro->on_result = on_result;
+	ro->on_result_arg = c;
 
 	struct sigaction sa = {0};
 	sa.sa_handler = on_signal; /* no SA_RESTART: poll returns, the run is torn down */
@@ -241,7 +270,7 @@ static int run(struct cli *c)
 		oys_log_write_line(r.trace.data, r.trace.len);
 	if (r.console.len)
 		oys_log_write_line(r.console.data, r.console.len);
-	int prc = print_result(&r, c->include, c->json);
+	int prc = c->printed ? c->print_rc : print_result(&r, c->include, c->json);
 	if (rc == 0 && r.resp.status >= 400) {
 		oys_warn("function answered %d %s", r.resp.status, oys_http_reason(r.resp.status));
 		rc = OYS_EFAIL;
