@@ -79,6 +79,8 @@ $(B)/unit/%: tests/unit/%.c $(patsubst %,$(B)/obj/lib/%.o,$(patsubst lib/%.c,%,$
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Ilib -o $@ $(filter %.c %.o,$^) -ljq -lcbor -lssl -lcrypto -lcgroup -lsecp256k1 -lseccomp -lm
 unit: $(addprefix $(B)/unit/,$(UNITS))
+# Objects only the unit tests link (lib/seccomp.o) are not intermediate files to delete.
+.SECONDARY: $(patsubst lib/%.c,$(B)/obj/lib/%.o,$(LIBSRC))
 
 deps:
 	@deps/install

@@ -20,7 +20,7 @@
 
 #include "seccomp-bpf.h" /* generated at build time: oys_seccomp_bpf[] */
 
-char *const oys_sandbox_environ[] = {NULL};
+char *const oys_sandbox_env[] = {NULL};
 
 int oys_sandbox_for_slot(long long base, int slot, struct oys_sandbox *sb, struct oys_err *e)
 {

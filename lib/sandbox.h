@@ -46,7 +46,7 @@ int oys_sandbox_for_slot(long long base, int slot, struct oys_sandbox *sb, struc
 unsigned long oys_sandbox_clone_flags(const struct oys_sandbox *sb);
 
 /* The empty environment workerd gets: nothing of the caller's (no OYS_ADMIN_TOKEN, no PATH). */
-extern char *const oys_sandbox_environ[];
+extern char *const oys_sandbox_env[];
 
 /* Hands the request directory to the sandbox's user: the plain files in it become uid:gid
  * 0400, the directory uid:gid 0500, so no other user can traverse it (root still can).

@@ -115,7 +115,11 @@ static void child(const struct child *c)
 		err = errno, step = OYS_SB_CHDIR;
 	if (err)
 		report(errw, step, err);
-	execve(s->workerd, (char *const *)c->argv, oys_sandbox_environ);
+	/* The uid change cleared the parent-death signal until the sandbox set it again: the
+	 * parent may have died in between. */
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR))
+		_exit(OYS_EOSERR);
+	execve(s->workerd, (char *const *)c->argv, oys_sandbox_env);
 	report(errw, OYS_SB_EXEC, errno);
 }
 
