@@ -60,7 +60,8 @@ struct oys_cgroup_stat {
 	                                       0 when unknown or not busy */
 };
 
-/* Reserves a free cgroup of the pool: takes its lock (close-on-exec), kills any leftover task
+/* Reserves a free cgroup of the pool (in a pool of up to 64, the one reserved longest ago, whose
+ * CPU burst is back): takes its lock (close-on-exec), kills any leftover task
  * in it (a holder is gone, so they are orphans), resets the peak and CPU counters, records the
  * OOM-kill baseline, applies lim (NULL or zero fields: the pool's limits). No free cgroup:
  * OYS_EUNAVAIL "no free cgroup in pool PREFIX (N busy)". No such pool: OYS_ECONFIG. */
