@@ -147,7 +147,7 @@ build/bench/%: bench/%.c $(patsubst %,build/obj/lib/%.o,$(CORE) port)
 
 
 # The cost of signing one answer (lib/sign); a row of make bench once oys-serve signs.
-build/bench/sign: bench/sign.c $(patsubst %,build/obj/lib/%.o,$(CORE) keccak sign codec)
+build/bench/sign: bench/sign.c $(patsubst %,build/obj/lib/%.o,$(CORE) keccak sign codec sha256)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lsecp256k1 -lcrypto
 
