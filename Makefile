@@ -62,13 +62,25 @@ $(B)/share:
 	@if [ "$(BIN)" != bin ]; then ln -sfn $(CURDIR)/share $(B)/share; ln -sfn $(CURDIR)/deps $(B)/deps; \
 	 else touch $@; fi
 
+# The seccomp filter around workerd, compiled once at build time from lib/seccomp.c's table
+# with libseccomp (a program per start cost 0.1-2.5 ms to build): lib/sandbox.c includes it.
+$(B)/gen/seccomp-bpf: gen/seccomp-bpf.c lib/seccomp.c lib/err.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) -lseccomp
+$(B)/gen/seccomp-bpf.h: $(B)/gen/seccomp-bpf
+	$< >$@.tmp && mv $@.tmp $@
+$(B)/obj/lib/sandbox.o: $(B)/gen/seccomp-bpf.h
+$(B)/obj/lib/sandbox.o: CFLAGS += -I$(B)/gen
+
 # C unit tests of lib/: tests/unit/test_<module>.c links the core and <module>'s deps.
 # Helpers for the bats suites are built beside them (tests/run runs only test_*).
 UNITS      := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c)) sign-answer
 $(B)/unit/%: tests/unit/%.c $(patsubst %,$(B)/obj/lib/%.o,$(patsubst lib/%.c,%,$(LIBSRC)))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Ilib -o $@ $(filter %.c %.o,$^) -ljq -lcbor -lssl -lcrypto -lcgroup -lsecp256k1 -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -Ilib -o $@ $(filter %.c %.o,$^) -ljq -lcbor -lssl -lcrypto -lcgroup -lsecp256k1 -lseccomp -lm
 unit: $(addprefix $(B)/unit/,$(UNITS))
+# Objects only the unit tests link (lib/seccomp.o) are not intermediate files to delete.
+.SECONDARY: $(patsubst lib/%.c,$(B)/obj/lib/%.o,$(LIBSRC))
 
 deps:
 	@deps/install
@@ -135,6 +147,16 @@ build/bench/%: bench/%.c $(patsubst %,build/obj/lib/%.o,$(CORE) port)
 
 
 # The cost of signing one answer (lib/sign); a row of make bench once oys-serve signs.
-build/bench/sign: bench/sign.c $(patsubst %,build/obj/lib/%.o,$(CORE) keccak sign codec)
+build/bench/sign: bench/sign.c $(patsubst %,build/obj/lib/%.o,$(CORE) keccak sign codec sha256)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lsecp256k1 -lcrypto
+
+# What each layer of the sandbox costs per start, through the functions oys-run calls.
+build/bench/sandbox: bench/sandbox.c $(patsubst %,build/obj/lib/%.o,$(CORE) workerd sandbox netns console cgroup cgrouplock)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^)
+
+# The least an inetd-style handler can do (socat's own cost), and a bare C program's start.
+build/bench/respond: bench/respond.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<

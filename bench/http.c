@@ -6,7 +6,11 @@
  *       server and everything it started (socat, oys-serve, workerd), as the kernel accounts
  *       it to reaped children.
  *   bench/http -n N -x -- CMD...
- *       runs CMD N times (e.g. oys-run ID input.json), one after another. */
+ *       runs CMD N times (e.g. oys-run ID input.json), one after another, each until it exits.
+ *   bench/http -n N -o -- CMD...
+ *       the same, each until its standard output is complete (closed): what a pipeline sees.
+ * A response is complete at its Content-Length, as an HTTP client sees it, whenever the server
+ * closes the connection. */
 #include "../lib/err.h"
 #include "../lib/file.h"
 #include "../lib/log.h"
@@ -37,14 +41,14 @@ static double children_cpu_ms(void)
 	       ru.ru_stime.tv_usec / 1e3;
 }
 
-static pid_t spawn(char **argv, int quiet)
+static pid_t spawn(char **argv, int quiet, int out)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
 		setpgid(0, 0);
 		int null = open("/dev/null", O_WRONLY);
 		if (quiet && null >= 0) {
-			dup2(null, STDOUT_FILENO);
+			dup2(out >= 0 ? out : null, STDOUT_FILENO);
 			dup2(null, STDERR_FILENO);
 		}
 		execvp(argv[0], argv);
@@ -62,14 +66,25 @@ static int one_request(int port, const char *req, size_t reqlen, int *status)
 	struct timeval tv = {30, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	oys_write_all(fd, req, reqlen);
-	char buf[65536];
+	/* Like an HTTP client: the response is complete at Content-Length (or at the close, without
+	 * one), whenever the server closes the connection. */
+	static char buf[1 << 20];
 	size_t total = 0;
 	ssize_t got;
+	long want = -1;
 	*status = 0;
-	while ((got = read(fd, buf, sizeof buf)) > 0) {
-		if (total == 0 && got >= 12)
-			*status = atoi(buf + 9);
+	while (total < sizeof buf - 1 && (got = read(fd, buf + total, sizeof buf - 1 - total)) > 0) {
 		total += (size_t)got;
+		buf[total] = '\0';
+		if (*status == 0 && total >= 12)
+			*status = atoi(buf + 9);
+		char *end = strstr(buf, "\r\n\r\n");
+		if (end && want < 0) {
+			char *cl = strcasestr(buf, "\r\ncontent-length:");
+			want = cl && cl < end ? (long)(end + 4 - buf) + atol(cl + 17) : -2;
+		}
+		if (want >= 0 && (long)total >= want)
+			break;
 	}
 	close(fd);
 	return total ? 0 : -1;
@@ -77,10 +92,10 @@ static int one_request(int port, const char *req, size_t reqlen, int *status)
 
 int main(int argc, char **argv)
 {
-	int n = 50, port = 0, exec_mode = 0, c;
+	int n = 50, port = 0, exec_mode = 0, out_mode = 0, c;
 	const char *method = "POST", *path = "/", *body = "";
 	oys_set_progname(argv[0]);
-	while ((c = getopt(argc, argv, "+n:p:m:u:b:x")) != -1) {
+	while ((c = getopt(argc, argv, "+n:p:m:u:b:xo")) != -1) {
 		switch (c) {
 		case 'n': n = atoi(optarg); break;
 		case 'p': port = atoi(optarg); break;
@@ -88,11 +103,12 @@ int main(int argc, char **argv)
 		case 'u': path = optarg; break;
 		case 'b': body = optarg; break;
 		case 'x': exec_mode = 1; break;
+		case 'o': exec_mode = out_mode = 1; break;
 		default: return OYS_EUSAGE;
 		}
 	}
 	if (optind >= argc || n < 1 || (!exec_mode && port <= 0))
-		oys_die(OYS_EUSAGE, "usage: http -n N (-p PORT [-m M] [-u PATH] [-b BODY] | -x) -- CMD...");
+		oys_die(OYS_EUSAGE, "usage: http -n N (-p PORT [-m M] [-u PATH] [-b BODY] | -x | -o) -- CMD...");
 	char **cmd = argv + optind;
 	double *t = calloc((size_t)n, sizeof *t);
 	signal(SIGPIPE, SIG_IGN);
@@ -100,11 +116,23 @@ int main(int argc, char **argv)
 
 	if (exec_mode) {
 		for (int i = 0; i < n; i++) {
+			int p[2] = {-1, -1};
+			if (out_mode && pipe2(p, O_CLOEXEC) < 0)
+				oys_die(OYS_EOSERR, "pipe");
 			double t0 = oys_now_ms();
-			pid_t pid = spawn(cmd, 1);
+			pid_t pid = spawn(cmd, 1, p[1]);
+			if (out_mode) {
+				char b[65536];
+				close(p[1]);
+				while (read(p[0], b, sizeof b) > 0)
+					;
+				t[i] = oys_now_ms() - t0;
+				close(p[0]);
+			}
 			int st;
 			waitpid(pid, &st, 0);
-			t[i] = oys_now_ms() - t0;
+			if (!out_mode)
+				t[i] = oys_now_ms() - t0;
 			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 				oys_die(OYS_ESOFTWARE, "run %d: %s failed (status %d)", i + 1, cmd[0], st);
 		}
@@ -114,7 +142,7 @@ int main(int argc, char **argv)
 		                   "%s %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
 		                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
 		                   method, path, strlen(body), body);
-		pid_t pid = spawn(cmd, 1);
+		pid_t pid = spawn(cmd, 1, -1);
 		struct oys_err e = {0};
 		int ready = 0;
 		for (int i = 0; i < 200 && !ready; i++) {

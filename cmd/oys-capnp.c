@@ -14,7 +14,8 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: oys-capnp (--js FILE | --wasm FILE | --code FILE) [--syntax auto|module|service-worker]\n"
+	"usage: oys-capnp (--js FILE | --wasm FILE [--glue FILE] | --code FILE)\n"
+	"                 [--syntax auto|module|service-worker]\n"
 	"                 [--port P [--host H] | --socket NAME] [--outbound none|public|CIDR,...]\n"
 	"                 [--compat-date YYYY-MM-DD] [--compat-flag FLAG]... [-o FILE]\n"
 	"\n"
@@ -24,6 +25,7 @@ static const char usage[] =
 	"  -j, --js FILE          a JavaScript function (ES module or service-worker syntax)\n"
 	"  -w, --wasm FILE        a WebAssembly function (run through the JS glue)\n"
 	"  -c, --code FILE        either; Wasm is recognised by its magic bytes\n"
+	"  -g, --glue FILE        with Wasm: the JS glue to embed (default: the templates' own)\n"
 	"  -s, --syntax S         auto (default), module or service-worker\n"
 	"  -p, --port P           listen on HOST:P (fixed address in the config)\n"
 	"  -H, --host H           with --port: the address (default 127.0.0.1)\n"
@@ -44,6 +46,7 @@ static const struct option longopts[] = {
 	{"js", required_argument, NULL, 'j'},
 	{"wasm", required_argument, NULL, 'w'},
 	{"code", required_argument, NULL, 'c'},
+	{"glue", required_argument, NULL, 'g'},
 	{"syntax", required_argument, NULL, 's'},
 	{"port", required_argument, NULL, 'p'},
 	{"host", required_argument, NULL, 'H'},
@@ -56,13 +59,13 @@ static const struct option longopts[] = {
 };
 
 static const struct oys_complete complete[] = {
-	{"js", ":file"}, {"wasm", ":file"}, {"code", ":file"}, {"output", ":file"},
+	{"js", ":file"}, {"wasm", ":file"}, {"code", ":file"}, {"glue", ":file"}, {"output", ":file"},
 	{"syntax", "auto module service-worker"}, {"outbound", "none public"},
 	{"compat-flag", "nodejs_compat nodejs_als"},
 	{0},
 };
 
-static const struct oys_cmd cmd = {NULL, usage, "j:w:c:s:p:H:S:O:d:f:o:", longopts, complete, NULL};
+static const struct oys_cmd cmd = {NULL, usage, "j:w:c:g:s:p:H:S:O:d:f:o:", longopts, complete, NULL};
 static const struct oys_tool tool = {NULL, &cmd, 1, NULL};
 
 #define MAX_FLAGS 32
@@ -83,6 +86,7 @@ int main(int argc, char **argv)
 		case 'j': js = optarg; break;
 		case 'w': wasm = optarg; break;
 		case 'c': code = optarg; break;
+		case 'g': c.glue = optarg; break;
 		case 's':
 			if (oys_code_kind_parse(optarg, &syntax) < 0 || syntax == OYS_CODE_WASM)
 				oys_usage_error("--syntax: '%s' is not auto, module or service-worker", optarg);
@@ -108,6 +112,8 @@ int main(int argc, char **argv)
 		oys_usage_error("--port and --socket exclude each other");
 	if (c.host && !c.port)
 		oys_usage_error("--host needs --port");
+	if (c.glue && !wasm && !code)
+		oys_usage_error("--glue goes with --wasm");
 	oys_opt_free(&o);
 
 	c.compat_flags = flags;

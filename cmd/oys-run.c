@@ -7,6 +7,9 @@
 #include "../lib/opt.h"
 #include "../lib/run.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +48,8 @@ static const char usage[] =
 	"  -f, --compat-flag F     a compatibility flag, repeatable\n"
 	"      --prefix P          cgroup pool prefix (OYS_CGROUP_PREFIX, default workerd_)\n"
 	"      --max-response SIZE largest response body (default 16M; OYS_MAX_RESPONSE)\n"
+	"      --sandbox-uid N     slot i runs workerd as uid and gid N+i (default 2000000000;\n"
+	"                          OYS_SANDBOX_UID); root: as oys's own uid, development only\n"
 	"  -h, --help              this text\n"
 	"      --version           the version\n"
 	"\n"
@@ -54,7 +59,7 @@ static const char usage[] =
 	"128+N crashed by signal N, 70 other failures. Environment: OYS_RUNTIME_DIR, OYS_WORKERD,\n"
 	"OYS_SHARE_DIR; every setting above is the flag, else its variable, else the default.\n";
 
-enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP, O_CONFIRM };
+enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP, O_CONFIRM, O_SBUID };
 
 static const struct option longopts[] = {
 	{"timeout", required_argument, NULL, 't'},
@@ -79,6 +84,7 @@ static const struct option longopts[] = {
 	{"compat-flag", required_argument, NULL, 'f'},
 	{"prefix", required_argument, NULL, O_PREFIX},
 	{"max-response", required_argument, NULL, O_MAXRESP},
+	{"sandbox-uid", required_argument, NULL, O_SBUID},
 	{0},
 };
 
@@ -112,6 +118,8 @@ struct cli {
 	size_t nflags;
 	const char *method, *path, *input;
 	int include, json;
+	int printed;          /* the body went out before the teardown */
+	int print_rc;
 };
 
 static int print_result(const struct oys_run_result *r, int include, int json)
@@ -129,6 +137,28 @@ static int print_result(const struct oys_run_result *r, int include, int json)
 	if (fflush(stdout) != 0 || oys_write_all(STDOUT_FILENO, r->resp.body.data, r->resp.body.len) < 0)
 		return OYS_EIO;
 	return 0;
+}
+
+/* The function's response, as soon as it is complete and before workerd is killed and the
+ * cgroup and the files are given back (its exit, about 5 ms, is the bulk of that): standard
+ * output is closed right after, so a pipeline has it then. The exit status follows the
+ * teardown. Only a body that goes out at once (at most PIPE_BUF bytes, standard output ready)
+ * is printed here: a reader that does not read must never hold the sandbox. --json waits for
+ * the teardown's figures. */
+static void on_result(struct oys_run_result *r, void *arg)
+{
+	struct cli *c = arg;
+	struct pollfd p = {STDOUT_FILENO, POLLOUT, 0};
+	if (c->json || c->include || r->error || r->resp.body.len > PIPE_BUF || poll(&p, 1, 0) != 1 ||
+	    !(p.revents & POLLOUT))
+		return;
+	c->print_rc = print_result(r, c->include, 0);
+	c->printed = 1;
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDOUT_FILENO);
+		close(null);
+	}
 }
 
 /* -H 'Name: value' (the text is kept: it is argv's). */
@@ -193,6 +223,7 @@ static void parse(struct cli *c, int argc, char **argv)
 		case O_PREFIX: c->f.prefix = optarg; break;
 		case O_CONFIRM: c->f.confirmations = optarg; break;
 		case O_MAXRESP: c->f.max_response = optarg; break;
+		case O_SBUID: c->f.sandbox_uid = optarg; break;
 		}
 	}
 	int nargs = o.argc - optind, need = c->ro.code_file ? 0 : 1;
@@ -227,6 +258,8 @@ static int run(struct cli *c)
 	ro->ncompat_flags = c->nflags;
 	ro->abort_fd = -1;
 	ro->abort_flag = &aborted;
+	ro->on_result = on_result;
+	ro->on_result_arg = c;
 
 	struct sigaction sa = {0};
 	sa.sa_handler = on_signal; /* no SA_RESTART: poll returns, the run is torn down */
@@ -241,7 +274,7 @@ static int run(struct cli *c)
 		oys_log_write_line(r.trace.data, r.trace.len);
 	if (r.console.len)
 		oys_log_write_line(r.console.data, r.console.len);
-	int prc = print_result(&r, c->include, c->json);
+	int prc = c->printed ? c->print_rc : print_result(&r, c->include, c->json);
 	if (rc == 0 && r.resp.status >= 400) {
 		oys_warn("function answered %d %s", r.resp.status, oys_http_reason(r.resp.status));
 		rc = OYS_EFAIL;

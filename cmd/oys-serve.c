@@ -34,6 +34,8 @@ static const char usage[] =
 	"  -m, --memory SIZE       memory limit per function (OYS_MEMORY; default: the pool's)\n"
 	"      --max-body SIZE     largest request body (OYS_MAX_BODY, default 1M)\n"
 	"      --max-response SIZE largest function response (OYS_MAX_RESPONSE, default 16M)\n"
+	"      --sandbox-uid N     slot i runs workerd as uid and gid N+i (OYS_SANDBOX_UID,\n"
+	"                          default 2000000000); root: oys's own uid, development only\n"
 	"      --read-timeout S    time a client has to send its request (OYS_READ_TIMEOUT, 10)\n"
 	"      --write-timeout S   a client that takes no part of the answer this long is\n"
 	"                          dropped (OYS_WRITE_TIMEOUT, 10)\n"
@@ -59,7 +61,7 @@ static const char usage[] =
 
 enum {
 	O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE, O_WRITETO,
-	O_MAXCONN, O_TRUSTNOPEER
+	O_MAXCONN, O_TRUSTNOPEER, O_SBUID
 };
 
 static const struct option longopts[] = {
@@ -80,6 +82,7 @@ static const struct option longopts[] = {
 	{"prefix", required_argument, NULL, O_PREFIX},
 	{"outbound", required_argument, NULL, 'O'},
 	{"log-format", required_argument, NULL, O_LOGFMT},
+	{"sandbox-uid", required_argument, NULL, O_SBUID},
 	{0},
 };
 
@@ -119,6 +122,7 @@ static void parse(int argc, char **argv, struct oys_serve_flags *f, const char *
 		case O_TRUSTNOPEER: f->trust_no_peer = "1"; break;
 		case 'k': f->signing_key = optarg; break;
 		case O_GRACE: f->drain_grace = optarg; break;
+		case O_SBUID: f->run.sandbox_uid = optarg; break;
 		case 's': f->run.store = optarg; break;
 		case O_PREFIX: f->run.prefix = optarg; break;
 		case 'O': f->run.outbound = optarg; break;

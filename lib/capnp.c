@@ -521,7 +521,7 @@ int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_
 		goto out;
 	if (c->kind == OYS_CODE_WASM) {
 		snprintf(path, sizeof path, "%s/wasm-glue.js", dir);
-		if ((rc = embed_path(&v[1], c->config_dir, path, "Wasm glue", e)))
+		if ((rc = embed_path(&v[1], c->config_dir, c->glue ? c->glue : path, "Wasm glue", e)))
 			goto out;
 	}
 

@@ -36,6 +36,9 @@ struct oys_capnp {
 	const char *const *compat_flags;
 	size_t ncompat_flags;
 	const char *template_dir;     /* NULL: <share>/templates */
+	const char *glue;             /* Wasm: the JS glue to embed; NULL: templates/wasm-glue.js
+	                               * (oys-run embeds a copy in the request directory, which the
+	                               * sandbox's user can read) */
 };
 
 /* Renders the config. Every value is validated or escaped: no file name, flag or CIDR can

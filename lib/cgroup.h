@@ -34,6 +34,7 @@ struct oys_cgroup_limits {
 
 struct oys_cgroup {
 	char name[128];             /* e.g. "workerd_3" */
+	int index;                  /* its place in the pool: 3 (-1: not a pool member's name) */
 	int version;                /* 1 or 2 */
 	int lockfd;                 /* the reservation; -1 when not held */
 	unsigned long long oom_base; /* OOM-kill counter at reservation, to count this use's */
@@ -59,15 +60,21 @@ struct oys_cgroup_stat {
 	                                       0 when unknown or not busy */
 };
 
-/* Reserves a free cgroup of the pool: takes its lock (close-on-exec), kills any leftover task
+/* Reserves a free cgroup of the pool (in a pool of up to 64, the one reserved longest ago, whose
+ * CPU burst is back): takes its lock (close-on-exec), kills any leftover task
  * in it (a holder is gone, so they are orphans), resets the peak and CPU counters, records the
  * OOM-kill baseline, applies lim (NULL or zero fields: the pool's limits). No free cgroup:
  * OYS_EUNAVAIL "no free cgroup in pool PREFIX (N busy)". No such pool: OYS_ECONFIG. */
 int oys_cgroup_reserve(const char *prefix, const struct oys_cgroup_limits *lim,
                        struct oys_cgroup *cg, struct oys_err *e);
 /* Moves the calling process into the cgroup (every controller). Used between fork and exec,
- * so the child starts inside: no window where it runs unlimited. */
+ * so the child starts inside: no window where it runs unlimited. On cgroup v1 the write waits
+ * for an RCU grace period unless the hierarchy favours dynamic changes (favordynmods): about
+ * 12 ms here, paid by whoever moves (see oys-cgroup(1)). */
 int oys_cgroup_enter(const struct oys_cgroup *cg, struct oys_err *e);
+/* cgroup v2: an O_PATH descriptor of the cgroup's directory, for clone3's CLONE_INTO_CGROUP
+ * (the child is created inside: nothing moves); -1 on v1 or when it cannot be opened. */
+int oys_cgroup_fd(const struct oys_cgroup *cg);
 int oys_cgroup_stat(const struct oys_cgroup *cg, struct oys_cgroup_stat *st, struct oys_err *e);
 /* SIGKILLs every task in the cgroup and waits (bounded) until it is empty. */
 int oys_cgroup_kill(const struct oys_cgroup *cg, struct oys_err *e);

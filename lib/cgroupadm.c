@@ -2,6 +2,7 @@
  * through libcgroup. Only oys-cgroup links it (and libcgroup): the hot path in cgroup.c needs
  * neither. */
 #include "cgroup-int.h"
+#include "netns.h"
 #include "file.h"
 
 #include <dirent.h>
@@ -219,8 +220,11 @@ static int remove_members(const struct hier *h, const char *prefix, const unsign
 			r = oys_cgroup_kill(&cg, e);
 		if (r == 0)
 			r = delete_one(h, name, e);
-		if (r == 0)
+		if (r == 0) {
 			unlink_lock(name);
+			if (oys_netns_remove(name) < 0 && !rc) /* the slot's network namespace goes with it */
+				r = oys_err_sys(e, OYS_EIO, "cannot remove the network namespace of %s", name);
+		}
 		if (fds[i] >= 0)
 			close(fds[i]);
 		fds[i] = -1;

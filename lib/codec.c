@@ -1,8 +1,7 @@
 #include "codec.h"
+#include "sha256.h"
 
 #include <ctype.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <string.h>
 
 void oys_hex_to(char *out, const void *p, size_t n)
@@ -147,13 +146,9 @@ bad:
 
 int oys_sha256_hex(const void *p, size_t n, char out[65])
 {
-	/* Nothing oys does depends on openssl.cnf; not reading it saves most of OpenSSL's start-up
-	 * (about 0.7 ms of every request, which hashes its code). A no-op once OpenSSL is up. */
-	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-	unsigned char md[32];
-	unsigned int len = 0;
-	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1 || len != 32)
-		return -1;
-	oys_hex_to(out, md, 32);
+	/* In the tree (sha256.c): loading libcrypto for it cost every request about 2 ms. */
+	unsigned char md[OYS_SHA256_LEN];
+	oys_sha256(p, n, md);
+	oys_hex_to(out, md, OYS_SHA256_LEN);
 	return 0;
 }

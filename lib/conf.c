@@ -7,6 +7,7 @@
 #include "opt.h"
 #include "paths.h"
 #include "run.h"
+#include "sandbox.h"
 #include "serve.h"
 
 #include <arpa/inet.h>
@@ -238,6 +239,30 @@ static int whole(struct val v, long min, long max, long def, long *out, struct o
 	return 0;
 }
 
+/* The first uid of the sandbox's range: a number, or "root" (workerd keeps oys's own uid, for
+ * development only); 0 would make slot 0 root and is refused. */
+static int sandbox_uid(struct val v, long long *out, struct oys_err *e)
+{
+	*out = OYS_SANDBOX_DEFAULT_UID;
+	if (v.s == NULL)
+		return 0;
+	if (strcmp(v.s, "root") == 0) {
+		*out = OYS_SANDBOX_ROOT;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	long long n = strtoll(v.s, &end, 10);
+	if (errno || end == v.s || *end || v.s[0] == '-' || v.s[0] == '+' || n > OYS_SANDBOX_UID_MAX)
+		return oys_err_set(e, v.code, "%s: '%.40s' is not a uid (1 to %lld, or root)", v.where, v.s,
+		                   OYS_SANDBOX_UID_MAX);
+	if (n == 0)
+		return oys_err_set(e, v.code, "%s: 0 would run workerd as root; say 'root' for that (development only)",
+		                   v.where);
+	*out = n;
+	return 0;
+}
+
 int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct oys_err *e)
 {
 	static char workerd[PATH_MAX];
@@ -264,7 +289,8 @@ int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct o
 	    (rc = size(val_of(f->max_response, "--max-response", "OYS_MAX_RESPONSE"), OYS_DEFAULT_MAX_RESPONSE,
 	               &max_response, e)) ||
 	    (rc = size(val_of(f->memory, "--memory", "OYS_MEMORY"), 0, &memory, e)) ||
-	    (rc = cores(val_of(f->cpu, "--cpu", "OYS_CPU"), &o->limits.cpu, e)))
+	    (rc = cores(val_of(f->cpu, "--cpu", "OYS_CPU"), &o->limits.cpu, e)) ||
+	    (rc = sandbox_uid(val_of(f->sandbox_uid, "--sandbox-uid", "OYS_SANDBOX_UID"), &o->sandbox_uid, e)))
 		return rc;
 	struct val k = val_of(f->confirmations, "--confirmations", "OYS_CHAIN_CONFIRMATIONS");
 	if (k.s) {

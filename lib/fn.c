@@ -127,11 +127,12 @@ static int step(struct exchange *x, struct oys_fn_response *rs, struct oys_err *
 	double deadline = x->accepted ? x->exec_deadline : w->t_spawn_ms + lim->start_timeout_ms;
 	if (now >= deadline)
 		return x->accepted ? OYS_FN_TIMEOUT : OYS_FN_START_TIMEOUT;
-	/* Until workerd accepts, wake every few ms to notice when it does (to tell startup from
-	 * execution); the data path itself is event-driven. */
+	/* Until workerd accepts, wake every millisecond to notice when it does (to tell startup
+	 * from execution: a function that answers within one wake-up has its execution counted as
+	 * start); the data path itself is event-driven. */
 	int wait = (int)(deadline - now) + 1;
-	if (!x->accepted && wait > 5)
-		wait = 5;
+	if (!x->accepted && wait > 1)
+		wait = 1;
 	enum { P_SOCK, P_OUT, P_PID, P_ABORT };
 	struct pollfd p[] = {
 		{x->fd, (short)(POLLIN | (x->sent < x->req.len ? POLLOUT : 0)), 0},

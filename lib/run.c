@@ -3,8 +3,10 @@
 #include "fetch.h"
 #include "file.h"
 #include "json.h"
+#include "netns.h"
 #include "opt.h"
 #include "paths.h"
+#include "sandbox.h"
 #include "workerd.h"
 
 #include <limits.h>
@@ -168,11 +170,13 @@ struct run {
 	struct oys_cgroup cg;
 	int have_cg;
 	struct oys_workerd w;
+	struct oys_sandbox sb;
+	int netns_fd;
 	struct oys_fn_limits lim;
 	enum oys_code_kind kind;
 	const char *prefix, *outbound, *workerd;
 	char workerd_buf[PATH_MAX];
-	char code_path[PATH_MAX], config_path[PATH_MAX];
+	char code_path[PATH_MAX], config_path[PATH_MAX], glue_path[PATH_MAX], sock_path[PATH_MAX];
 	struct oys_buf tr;
 	double t0, t_done;
 	int answered;
@@ -235,7 +239,21 @@ static int step_config(struct run *x)
 	c.compat_flags = o->compat_flags;
 	c.ncompat_flags = o->ncompat_flags;
 	oys_reqdir_file(&x->dir, "config.capnp", x->config_path, sizeof x->config_path);
-	int rc = oys_capnp_render(&c, &config, &r->err);
+	int rc = 0;
+	if (x->kind == OYS_CODE_WASM) {
+		/* The glue next to the code: the sandbox's user reads the request directory through
+		 * its working directory, not the share directory's path. */
+		struct oys_buf glue = OYS_BUF_INIT;
+		char tpl[PATH_MAX];
+		oys_reqdir_file(&x->dir, "wasm-glue.js", x->glue_path, sizeof x->glue_path);
+		if ((rc = oys_share_path("templates/wasm-glue.js", tpl, sizeof tpl, &r->err)) == 0 &&
+		    (rc = oys_read_file(tpl, 1 << 20, &glue, &r->err)) == 0)
+			rc = oys_write_new(x->glue_path, glue.data, glue.len, 0600, &r->err);
+		oys_buf_free(&glue);
+		c.glue = x->glue_path;
+	}
+	if (rc == 0)
+		rc = oys_capnp_render(&c, &config, &r->err);
 	if (rc == 0)
 		rc = oys_write_new(x->config_path, config.data, config.len, 0600, &r->err);
 	oys_buf_free(&config);
@@ -246,7 +264,11 @@ static int step_config(struct run *x)
 	r->t.config = oys_now_ms() - t;
 	if (o->trace) {
 		const char *a[] = {"oys-capnp", x->kind == OYS_CODE_WASM ? "--wasm" : "--js", x->code_path,
-		                   "--outbound", x->outbound, "-o", x->config_path, NULL};
+		                   "--outbound", x->outbound, "-o", x->config_path, NULL, NULL, NULL};
+		if (x->kind == OYS_CODE_WASM) {
+			a[7] = "--glue";
+			a[8] = x->glue_path;
+		}
 		trace(&x->tr, "config", r->t.config, a, NULL);
 	}
 	return 0;
@@ -294,6 +316,43 @@ static int step_cgroup(struct run *x)
 	return 0;
 }
 
+/* The slot's sandbox: its user gets the request directory, a function that may reach no
+ * network gets the slot's network namespace, workerd's socket is bound in the directory. */
+static int step_sandbox(struct run *x)
+{
+	const struct oys_run_opts *o = x->o;
+	struct oys_run_result *r = x->r;
+	double t = oys_now_ms();
+	int rc = oys_sandbox_for_slot(o->sandbox_uid, x->cg.index, &x->sb, &r->err);
+	if (rc == 0 && !x->sb.keep_uid)
+		rc = oys_sandbox_handoff(x->dir.path, x->sb.uid, x->sb.uid, &r->err);
+	if (rc == 0 && strcmp(x->outbound, "none") == 0 && (rc = oys_netns_open(x->cg.name, &x->netns_fd, &r->err)) == 0)
+		x->sb.netns_fd = x->netns_fd;
+	if (rc == 0 && oys_reqdir_file(&x->dir, "http.sock", x->sock_path, sizeof x->sock_path) < 0)
+		rc = oys_err_set(&r->err, OYS_ECONFIG, "request directory path too long");
+	if (rc) {
+		fail(r, rc, "internal", "sandbox", 500);
+		return -1;
+	}
+	r->t.sandbox = oys_now_ms() - t;
+	if (o->trace) {
+		char owner[64], note[PATH_MAX + 160];
+		if (x->sb.keep_uid) {
+			snprintf(note, sizeof note, "workerd keeps oys's uid (sandbox uid root: development only)");
+			const char *a[] = {"true", NULL};
+			trace(&x->tr, "sandbox", r->t.sandbox, a, note);
+		} else {
+			snprintf(owner, sizeof owner, "%u:%u", (unsigned)x->sb.uid, (unsigned)x->sb.uid);
+			snprintf(note, sizeof note, "workerd runs as uid %u, no capabilities, no_new_privs, seccomp%s%s",
+			         (unsigned)x->sb.uid, x->netns_fd >= 0 ? ", network namespace " : "",
+			         x->netns_fd >= 0 ? x->cg.name : "");
+			const char *a[] = {"chown", "-R", owner, x->dir.path, NULL};
+			trace(&x->tr, "sandbox", r->t.sandbox, a, note);
+		}
+	}
+	return 0;
+}
+
 /* Answers through o->on_result (once): the function's response or the error. */
 static void answer(struct run *x)
 {
@@ -310,7 +369,14 @@ static void answer(struct run *x)
 static int step_exchange(struct run *x)
 {
 	struct oys_run_result *r = x->r;
-	if (oys_workerd_spawn(x->workerd, x->config_path, &x->cg, &x->w, &r->err)) {
+	struct oys_workerd_spawn s = {0};
+	s.workerd = x->workerd;
+	s.config = "config.capnp";
+	s.dir = x->dir.path;
+	s.socket = x->sock_path;
+	s.cg = &x->cg;
+	s.sb = &x->sb;
+	if (oys_workerd_spawn(&s, &x->w, &r->err)) {
 		fail(r, r->err.code, "internal", "start", 500);
 		return -1;
 	}
@@ -342,17 +408,19 @@ static void trace_exchange(struct run *x)
 {
 	const struct oys_run_opts *o = x->o;
 	struct oys_run_result *r = x->r;
-	char addr[64], url[300], input[PATH_MAX], data[PATH_MAX + 2];
-	snprintf(addr, sizeof addr, "http=127.0.0.1:%d", x->w.port);
+	char addr[PATH_MAX + 16], url[300], input[PATH_MAX], data[PATH_MAX + 2];
+	snprintf(addr, sizeof addr, "http=unix:%s", x->sock_path);
 	const char *a[] = {"oys-cgroup", "exec", x->cg.name, "--", x->workerd, "serve", x->config_path,
 	                   "--socket-addr", addr, NULL};
-	trace(&x->tr, "start", r->t.start, a, "oys-run passes a bound socket: --socket-fd http=3");
-	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", x->w.port, o->req.target);
+	trace(&x->tr, "start", r->t.start, a,
+	      "oys-run passes a bound socket (--socket-fd http=3) and starts workerd in the sandbox");
+	snprintf(url, sizeof url, "http://localhost%s", o->req.target);
 	oys_reqdir_file(&x->dir, "input.json", input, sizeof input);
 	if (o->keep)
 		oys_write_new(input, o->req.body, o->req.body_len, 0600, NULL);
 	snprintf(data, sizeof data, "@%s", input);
-	const char *b[] = {"curl", "-sS", "-X", o->req.method, "--data-binary", data, url, NULL};
+	const char *b[] = {"curl", "-sS", "--unix-socket", x->sock_path, "-X", o->req.method, "--data-binary", data,
+	                   url, NULL};
 	trace(&x->tr, "execute", r->t.exec, b, r->error ? r->error : NULL);
 }
 
@@ -364,6 +432,9 @@ static void teardown(struct run *x)
 	if (r->console.data == NULL)
 		oys_console_text(&x->w.console, &r->console);
 	answer(x); /* an error: the console is known now that workerd is stopped */
+	if (x->netns_fd >= 0)
+		close(x->netns_fd);
+	x->netns_fd = -1;
 	if (x->have_cg)
 		oys_cgroup_release(&x->cg);
 	if (x->have_dir) {
@@ -392,6 +463,7 @@ int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
 	x.t0 = oys_now_ms();
 	x.cg.lockfd = -1;
 	x.w = (struct oys_workerd){.pid = -1, .pidfd = -1, .outfd = -1, .lfd = -1, .status = -1};
+	x.netns_fd = -1;
 	x.prefix = oys_cgroup_prefix(o->cgroup_prefix);
 	x.outbound = o->outbound ? o->outbound : "none";
 	x.lim = (struct oys_fn_limits){
@@ -407,7 +479,7 @@ int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
 		oys_err_set(&r->err, OYS_ECONFIG, "no workerd given and none installed with oys (set OYS_WORKERD)");
 		fail(r, OYS_ECONFIG, "config", "config", 500);
 	} else if (step_dir(&x) == 0 && step_fetch(&x) == 0 && step_config(&x) == 0 && step_cgroup(&x) == 0 &&
-	           step_exchange(&x) == 0 && o->trace) {
+	           step_sandbox(&x) == 0 && step_exchange(&x) == 0 && o->trace) {
 		trace_exchange(&x);
 	}
 	teardown(&x);
@@ -443,6 +515,7 @@ jv oys_run_stats_json(jv o, const struct oys_run_result *r)
 	t = oys_json_set_num(t, "fetch", r->t.fetch);
 	t = oys_json_set_num(t, "config", r->t.config);
 	t = oys_json_set_num(t, "cgroup", r->t.cgroup);
+	t = oys_json_set_num(t, "sandbox", r->t.sandbox);
 	t = oys_json_set_num(t, "start", r->t.start);
 	t = oys_json_set_num(t, "execute", r->t.exec);
 	t = oys_json_set_num(t, "teardown", r->t.teardown);

@@ -43,6 +43,9 @@ struct oys_run_opts {
 	const char *cgroup_prefix;    /* NULL: workerd_ */
 	struct oys_cgroup_limits limits; /* zero fields: the pool's */
 	int sandbox_wait_ms;          /* every cgroup busy: wait this long for one (0: none) */
+	long long sandbox_uid;        /* slot i runs workerd as uid and gid sandbox_uid + i (0: the
+	                               * default, OYS_SANDBOX_DEFAULT_UID; OYS_SANDBOX_ROOT: keep
+	                               * oys's own uid, for development only) */
 
 	/* the request */
 	struct oys_fn_request req;
@@ -69,7 +72,10 @@ struct oys_run_opts {
 
 /* Where a request's time went, in milliseconds. */
 struct oys_run_times {
-	double fetch, config, cgroup, start, exec;
+	double fetch, config, cgroup;
+	double sandbox;               /* the request directory handed to the slot's user, its
+	                               * network namespace opened, the socket bound */
+	double start, exec;
 	double teardown;              /* from the response to everything given back */
 	double total;
 };
@@ -81,7 +87,8 @@ struct oys_run_result {
 	                               * "crashed", "response_too_large", "bad_response",
 	                               * "no_sandbox", "storage_unavailable", "attestation_refused",
 	                               * "bad_code", "client_gone", "internal" */
-	const char *stage;            /* where: "fetch", "config", "cgroup", "start", "execute" */
+	const char *stage;            /* where: "fetch", "config", "cgroup", "sandbox", "start",
+	                               * "execute" */
 	int http_status;              /* what an HTTP front end answers: the function's status, or
 	                               * the error's (400, 404, 429, 502, 504, 500) */
 	struct oys_err err;           /* the one-line message */

@@ -2,12 +2,12 @@
 #include "codec.h"
 #include "file.h"
 #include "opt.h"
+#include "sha256.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +113,7 @@ int oys_store_open(struct oys_store *s, const char *dir, int create, struct oys_
 struct writer {
 	char tmp[PATH_MAX];
 	int fd;
-	EVP_MD_CTX *md;
+	struct oys_sha256 md;
 	size_t len;
 };
 
@@ -163,14 +163,7 @@ static int writer_begin(const struct oys_store *s, struct writer *w, struct oys_
 			continue;
 		}
 		w->fd = fd;
-		w->md = EVP_MD_CTX_new();
-		if (w->md == NULL || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
-			EVP_MD_CTX_free(w->md);
-			close(fd);
-			unlink(w->tmp);
-			w->fd = -1;
-			return oys_err_set(e, OYS_ESOFTWARE, "cannot initialise SHA-256");
-		}
+		oys_sha256_init(&w->md);
 		return 0;
 	}
 	return oys_err_set(e, OYS_ECANTCREAT, "cannot create a temporary file in %s", dir);
@@ -183,14 +176,11 @@ static void writer_abort(struct writer *w)
 		close(w->fd);
 		w->fd = -1;
 	}
-	EVP_MD_CTX_free(w->md);
-	w->md = NULL;
 }
 
 static int writer_write(struct writer *w, const void *p, size_t n, struct oys_err *e)
 {
-	if (EVP_DigestUpdate(w->md, p, n) != 1)
-		return oys_err_set(e, OYS_ESOFTWARE, "SHA-256 failed");
+	oys_sha256_update(&w->md, p, n);
 	if (oys_write_all(w->fd, p, n) < 0)
 		return oys_err_sys(e, OYS_EIO, "cannot write %s", w->tmp);
 	w->len += n;
@@ -199,13 +189,9 @@ static int writer_write(struct writer *w, const void *p, size_t n, struct oys_er
 
 static int writer_commit(const struct oys_store *s, struct writer *w, char id[65], struct oys_err *e)
 {
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1 || mdlen != 32) {
-		writer_abort(w);
-		return oys_err_set(e, OYS_ESOFTWARE, "SHA-256 failed");
-	}
-	oys_hex_to(id, md, 32);
+	unsigned char md[OYS_SHA256_LEN];
+	oys_sha256_final(&w->md, md);
+	oys_hex_to(id, md, OYS_SHA256_LEN);
 	char path[PATH_MAX];
 	if (oys_store_path(s, id, path, sizeof path) < 0) {
 		writer_abort(w);
@@ -226,8 +212,6 @@ static int writer_commit(const struct oys_store *s, struct writer *w, char id[65
 		rc = oys_err_sys(e, OYS_EIO, "cannot sync %s", s->dir);
 	close(w->fd);
 	w->fd = -1;
-	EVP_MD_CTX_free(w->md);
-	w->md = NULL;
 	return rc;
 }
 

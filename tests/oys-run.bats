@@ -205,8 +205,9 @@ teardown() {
 	grep -q '^\[fetch .* ms\] oys-fetch '"$id"' -o ' <<<"$stderr"
 	grep -q '^\[config .* ms\] oys-capnp --js .*/code.js --outbound none -o .*/config.capnp' <<<"$stderr"
 	grep -q '^\[cgroup .* ms\] oys-cgroup reserve --prefix '"$OYS_CGROUP_PREFIX"'    # got '"$OYS_CGROUP_PREFIX" <<<"$stderr"
-	grep -q '^\[start .* ms\] oys-cgroup exec '"$OYS_CGROUP_PREFIX"'[0-9]* -- .*workerd serve .*/config.capnp --socket-addr http=127.0.0.1:[0-9]*' <<<"$stderr"
-	grep -q '^\[execute .* ms\] curl -sS -X POST --data-binary @.*/input.json http://127.0.0.1:[0-9]*/' <<<"$stderr"
+	grep -q '^\[sandbox .* ms\] chown -R 2000000[0-9]*:2000000[0-9]* .*/req/[0-9a-f]*    # workerd runs as uid 2000000[0-9]*, no capabilities, no_new_privs, seccomp, network namespace '"$OYS_CGROUP_PREFIX" <<<"$stderr"
+	grep -q '^\[start .* ms\] oys-cgroup exec '"$OYS_CGROUP_PREFIX"'[0-9]* -- .*workerd serve .*/config.capnp --socket-addr http=unix:.*/req/[0-9a-f]*/http.sock' <<<"$stderr"
+	grep -q '^\[execute .* ms\] curl -sS --unix-socket .*/http.sock -X POST --data-binary @.*/input.json http://localhost/' <<<"$stderr"
 	dir=$(sed -n 's/^# files kept in //p' <<<"$stderr")
 	[ -f "$dir/code.js" ]
 	[ -f "$dir/config.capnp" ]

@@ -6,7 +6,7 @@
  * now with a PCR, nonce and max-age policy. The raw input is also verified as it is. Any
  * result is fine; a crash, a sanitizer report or a leak is the finding.
  *
- * fuzz-deps: attest attestc codec httpc json -lcbor -lcrypto -lcurl -ljq */
+ * fuzz-deps: attest attestc codec sha256 httpc json -lcbor -lcrypto -lcurl -ljq */
 #include "../../lib/attest.h"
 
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * plain, with nonce 01020304, with every extra field, and with a nonzero image digest.
  * usage: mkseed STATE_DIR OUT_DIR
  *
- * fuzz-deps: attest attestc attestdev codec httpc http httpd json -lcbor -lcrypto -lcurl -ljq */
+ * fuzz-deps: attest attestc attestdev codec sha256 httpc http httpd json -lcbor -lcrypto -lcurl -ljq */
 #include "../../lib/attest.h"
 #include "../../lib/file.h"
 

@@ -91,9 +91,23 @@ serve_workerd() {
 }
 
 # Processes (other than this shell's pipeline) whose command line mentions this test's
-# directory: after a request, there must be none.
+# directory, and the workerd processes oys started for it (their command line names
+# /proc/self/cwd/config.capnp; they work in a request directory under this test's directory):
+# after a request, there must be none.
 stray_processes() {
+	local p
 	ps -eo pid=,args= | grep -F "$BATS_TEST_TMPDIR" | grep -v -e ' grep ' -e "^ *$$ " || true
+	for p in $(sandboxed_workerd_pids); do
+		ps -o pid=,args= -p "$p" || true
+	done
+}
+
+# The workerd processes whose working directory is under this test's directory.
+sandboxed_workerd_pids() {
+	local p
+	for p in $(pgrep -x workerd 2>/dev/null); do
+		case $(readlink "/proc/$p/cwd" 2>/dev/null) in "$BATS_TEST_TMPDIR"/*) echo "$p" ;; esac
+	done
 }
 
 # start_sink: a server on loopback that answers anything with "secret" and logs every

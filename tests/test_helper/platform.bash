@@ -84,10 +84,11 @@ no_oys_serve() {
 	return 0
 }
 
-# A workerd of this test is running (its config is under the test's directory). pgrep leaves
-# itself out; a "ps | grep" run through bash -c would match its own command line.
+# A workerd of this test is running: oys starts it in a request directory under the test's
+# directory (sandboxed_workerd_pids), a test's own has its config there. pgrep leaves itself
+# out; a "ps | grep" run through bash -c would match its own command line.
 workerd_running() {
-	pgrep -f "workerd serve $BATS_TEST_TMPDIR/" >/dev/null
+	[ -n "$(sandboxed_workerd_pids)" ] || pgrep -f "workerd serve $BATS_TEST_TMPDIR/" >/dev/null
 }
 
 no_workerd() {
