@@ -1,6 +1,7 @@
 /* seal.c: code sealed to an X25519 key (see seal.h), with OpenSSL 3.0's EVP. */
 #include "seal.h"
 
+#include <dlfcn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -8,12 +9,85 @@
 #include <openssl/rand.h>
 #include <string.h>
 
+/* libcrypto is loaded when code is first sealed or opened, not when the program starts:
+ * oys-run and oys-serve start once per request, most requests take code from a local store
+ * and never seal anything, and loading libcrypto costs about 2 ms of CPU per start. The
+ * functions below are called through this table under their own names. */
+#define OSSL_FUNCS(X)                                                                           \
+	X(EVP_PKEY_Q_keygen) X(EVP_PKEY_get_raw_public_key) X(EVP_PKEY_free)                        \
+	X(EVP_PKEY_new_raw_public_key) X(EVP_PKEY_CTX_new) X(EVP_PKEY_CTX_free)                     \
+	X(EVP_PKEY_derive_init) X(EVP_PKEY_derive_set_peer) X(EVP_PKEY_derive)                      \
+	X(EVP_KDF_fetch) X(EVP_KDF_free) X(EVP_KDF_CTX_new) X(EVP_KDF_CTX_free) X(EVP_KDF_derive)   \
+	X(OSSL_PARAM_construct_utf8_string) X(OSSL_PARAM_construct_octet_string)                    \
+	X(OSSL_PARAM_construct_end) X(OPENSSL_cleanse) X(RAND_bytes)                                \
+	X(EVP_CIPHER_CTX_new) X(EVP_CIPHER_CTX_free) X(EVP_CIPHER_CTX_ctrl) X(EVP_aes_256_gcm)      \
+	X(EVP_EncryptInit_ex) X(EVP_EncryptUpdate) X(EVP_EncryptFinal_ex)                           \
+	X(EVP_DecryptInit_ex) X(EVP_DecryptUpdate) X(EVP_DecryptFinal_ex)
+
+static struct {
+	int loaded;
+#define FIELD(name) __typeof__(&name) name;
+	OSSL_FUNCS(FIELD)
+#undef FIELD
+} ossl;
+
+static int load_crypto(struct oys_err *e)
+{
+	if (ossl.loaded)
+		return 0;
+	void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL)
+		return oys_err_set(e, OYS_ECONFIG, "cannot load libcrypto: %s", dlerror());
+#define SYM(name)                                                                                \
+	if ((*(void **)(&ossl.name) = dlsym(h, #name)) == NULL)                                      \
+		return oys_err_set(e, OYS_ECONFIG, "libcrypto lacks %s", #name);
+	OSSL_FUNCS(SYM)
+#undef SYM
+	ossl.loaded = 1;
+	return 0;
+}
+
+#define FROM_TABLE(name) ossl.name
+#define EVP_PKEY_Q_keygen FROM_TABLE(EVP_PKEY_Q_keygen)
+#define EVP_PKEY_get_raw_public_key FROM_TABLE(EVP_PKEY_get_raw_public_key)
+#define EVP_PKEY_free FROM_TABLE(EVP_PKEY_free)
+#define EVP_PKEY_new_raw_public_key FROM_TABLE(EVP_PKEY_new_raw_public_key)
+#define EVP_PKEY_CTX_new FROM_TABLE(EVP_PKEY_CTX_new)
+#define EVP_PKEY_CTX_free FROM_TABLE(EVP_PKEY_CTX_free)
+#define EVP_PKEY_derive_init FROM_TABLE(EVP_PKEY_derive_init)
+#define EVP_PKEY_derive_set_peer FROM_TABLE(EVP_PKEY_derive_set_peer)
+#define EVP_PKEY_derive FROM_TABLE(EVP_PKEY_derive)
+#define EVP_KDF_fetch FROM_TABLE(EVP_KDF_fetch)
+#define EVP_KDF_free FROM_TABLE(EVP_KDF_free)
+#define EVP_KDF_CTX_new FROM_TABLE(EVP_KDF_CTX_new)
+#define EVP_KDF_CTX_free FROM_TABLE(EVP_KDF_CTX_free)
+#define EVP_KDF_derive FROM_TABLE(EVP_KDF_derive)
+#define OSSL_PARAM_construct_utf8_string FROM_TABLE(OSSL_PARAM_construct_utf8_string)
+#define OSSL_PARAM_construct_octet_string FROM_TABLE(OSSL_PARAM_construct_octet_string)
+#define OSSL_PARAM_construct_end FROM_TABLE(OSSL_PARAM_construct_end)
+#undef OPENSSL_cleanse
+#define OPENSSL_cleanse FROM_TABLE(OPENSSL_cleanse)
+#define RAND_bytes FROM_TABLE(RAND_bytes)
+#define EVP_CIPHER_CTX_new FROM_TABLE(EVP_CIPHER_CTX_new)
+#define EVP_CIPHER_CTX_free FROM_TABLE(EVP_CIPHER_CTX_free)
+#define EVP_CIPHER_CTX_ctrl FROM_TABLE(EVP_CIPHER_CTX_ctrl)
+#define EVP_aes_256_gcm FROM_TABLE(EVP_aes_256_gcm)
+#define EVP_EncryptInit_ex FROM_TABLE(EVP_EncryptInit_ex)
+#define EVP_EncryptUpdate FROM_TABLE(EVP_EncryptUpdate)
+#define EVP_EncryptFinal_ex FROM_TABLE(EVP_EncryptFinal_ex)
+#define EVP_DecryptInit_ex FROM_TABLE(EVP_DecryptInit_ex)
+#define EVP_DecryptUpdate FROM_TABLE(EVP_DecryptUpdate)
+#define EVP_DecryptFinal_ex FROM_TABLE(EVP_DecryptFinal_ex)
+
 #define IV_LEN 12
 #define TAG_LEN 16
 #define CHUNK (1 << 20) /* EVP takes int lengths: encrypt in pieces */
 
 int oys_seal_keygen(struct oys_seal_key *k, struct oys_err *e)
 {
+	int rc = load_crypto(e);
+	if (rc)
+		return rc;
 	size_t n = sizeof k->pub;
 	EVP_PKEY *p = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
 	k->pkey = p;
@@ -26,7 +100,8 @@ int oys_seal_keygen(struct oys_seal_key *k, struct oys_err *e)
 
 void oys_seal_key_free(struct oys_seal_key *k)
 {
-	EVP_PKEY_free(k->pkey);
+	if (k->pkey)
+		EVP_PKEY_free(k->pkey); /* a key exists: libcrypto is loaded */
 	k->pkey = NULL;
 }
 
@@ -134,6 +209,9 @@ int oys_unseal(const struct oys_seal_key *k, const unsigned char id[32],
                struct oys_buf *code, struct oys_err *e)
 {
 	const unsigned char *s = sealed;
+	int rc = load_crypto(e);
+	if (rc)
+		return rc;
 	if (len < OYS_SEAL_OVERHEAD)
 		return oys_err_set(e, OYS_EDATA, "sealed code of %zu bytes is shorter than its %d-byte frame", len,
 		                   OYS_SEAL_OVERHEAD);
