@@ -439,11 +439,12 @@ static int plain_fit(const struct oys_bundle_settings *s, size_t nenv, const str
 	return (k == OYS_CODE_SW) == (m->type == OYS_MOD_SW);
 }
 
+/* Room for element n of an array that doubles at each power of two. */
 static int grow(void **arr, size_t n, size_t size)
 {
 	if (n & (n - 1)) /* not a power of two: room is left */
 		return 0;
-	void *p = realloc(*arr, (n ? 2 * n : 4) * size);
+	void *p = realloc(*arr, (n ? 2 * n : 1) * size);
 	if (p == NULL)
 		return -1;
 	*arr = p;
@@ -775,9 +776,12 @@ int oys_bundle_serialise(const struct oys_bundle *b, struct oys_buf *out, struct
 		rc = oys_err_sys(e, OYS_EOSERR, "bundle");
 		goto out;
 	}
-	memcpy(mods, b->modules, b->nmodules * sizeof *mods);
-	memcpy(env, b->env, b->nenv * sizeof *env);
-	memcpy(flags, s->compat_flags, nflags * sizeof *flags);
+	if (b->nmodules)
+		memcpy(mods, b->modules, b->nmodules * sizeof *mods);
+	if (b->nenv)
+		memcpy(env, b->env, b->nenv * sizeof *env);
+	if (nflags)
+		memcpy(flags, s->compat_flags, nflags * sizeof *flags);
 	qsort(mods, b->nmodules, sizeof *mods, modules_cmp);
 	qsort(env, b->nenv, sizeof *env, env_cmp);
 	qsort(flags, nflags, sizeof *flags, str_cmp);

@@ -22,7 +22,8 @@ static const char *const error_names[] = {
 	"length_required", "too_large", "timeout_reading", "draining", "forbidden",
 	"compile_error", "memory_limit", "timeout", "start_timeout", "crashed", "incomplete_response",
 	"response_too_large", "bad_response", "no_sandbox", "storage_unavailable", "storage_timeout",
-	"attestation_refused", "bad_code", "client_gone", "config", "internal", "other",
+	"attestation_refused", "bad_code", "bad_bundle", "limit_exceeded", "client_gone", "config", "internal",
+	"other",
 };
 #define N_ERRORS (sizeof error_names / sizeof *error_names)
 
@@ -45,7 +46,7 @@ static const uint64_t mem_buckets[OYS_METRICS_MEM_BUCKETS - 1] = {
 	16 * MIB, 32 * MIB, 64 * MIB, 128 * MIB, 256 * MIB, 512 * MIB, 1024 * MIB, 2048 * MIB,
 };
 
-#define MAGIC 0x324d5254454d594fULL /* "OYMETRM2" */
+#define MAGIC 0x334d5254454d594fULL /* "OYMETRM3" */
 
 /* The shared layout. Change MAGIC whenever it changes: a file of another layout is reset. */
 struct shm {
