@@ -310,7 +310,7 @@ int oys_bundle_within(const struct oys_bundle *b, const struct oys_bundle_max *m
 		return OYS_ENOPERM;
 	}
 	if (s->cpu_milli && m->cpu > 0 && s->cpu_milli > (unsigned)(m->cpu * 1000 + 0.5)) {
-		snprintf(x, sizeof x, "%g cores", s->cpu_milli / 1000.0);
+		snprintf(x, sizeof x, "%g core%s", s->cpu_milli / 1000.0, s->cpu_milli == 1000 ? "" : "s");
 		snprintf(y, sizeof y, "%g", m->cpu);
 		return too_much(e, "cpu", x, y, "OYS_MAX_CPU");
 	}

@@ -370,7 +370,7 @@ int main(void)
 		   "memory beyond the maximum: %s", E.msg);
 		in.s.memory = 256ULL << 20;
 		in.s.cpu_milli = 1000;
-		ok(oys_bundle_within(&in, &max, &E) == OYS_ENOPERM && strstr(E.msg, "cpu: the function asks for 1 cores") &&
+		ok(oys_bundle_within(&in, &max, &E) == OYS_ENOPERM && strstr(E.msg, "cpu: the function asks for 1 core,") &&
 		       strstr(E.msg, "at most 0.5"),
 		   "CPU beyond the maximum: %s", E.msg);
 		in.s.cpu_milli = 500;
