@@ -1,4 +1,5 @@
 /* oys-capnp: print a workerd config for one function, from share/templates. */
+#include "../lib/bundle.h"
 #include "../lib/capnp.h"
 #include "../lib/conf.h"
 #include "../lib/err.h"
@@ -14,7 +15,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: oys-capnp (--js FILE | --wasm FILE [--glue FILE] | --code FILE)\n"
+	"usage: oys-capnp (--js FILE | --wasm FILE [--glue FILE] | --code FILE | --bundle FILE)\n"
 	"                 [--syntax auto|module|service-worker]\n"
 	"                 [--port P [--host H] | --socket NAME] [--outbound none|public|CIDR,...]\n"
 	"                 [--compat-date YYYY-MM-DD] [--compat-flag FLAG]... [-o FILE]\n"
@@ -26,6 +27,10 @@ static const char usage[] =
 	"  -w, --wasm FILE        a WebAssembly function (run through the JS glue)\n"
 	"  -c, --code FILE        either; Wasm is recognised by its magic bytes\n"
 	"  -g, --glue FILE        with Wasm: the JS glue to embed (default: the templates' own)\n"
+	"  -b, --bundle FILE      a function as oys-store holds it (oys-store get ID -o FILE):\n"
+	"                         its modules are written beside the config as module-N, its\n"
+	"                         env becomes text bindings, and its own compatibility date,\n"
+	"                         flags and outbound policy override the options below\n"
 	"  -s, --syntax S         auto (default), module or service-worker\n"
 	"  -p, --port P           listen on HOST:P (fixed address in the config)\n"
 	"  -H, --host H           with --port: the address (default 127.0.0.1)\n"
@@ -47,6 +52,7 @@ static const struct option longopts[] = {
 	{"wasm", required_argument, NULL, 'w'},
 	{"code", required_argument, NULL, 'c'},
 	{"glue", required_argument, NULL, 'g'},
+	{"bundle", required_argument, NULL, 'b'},
 	{"syntax", required_argument, NULL, 's'},
 	{"port", required_argument, NULL, 'p'},
 	{"host", required_argument, NULL, 'H'},
@@ -59,13 +65,14 @@ static const struct option longopts[] = {
 };
 
 static const struct oys_complete complete[] = {
-	{"js", ":file"}, {"wasm", ":file"}, {"code", ":file"}, {"glue", ":file"}, {"output", ":file"},
+	{"js", ":file"}, {"wasm", ":file"}, {"code", ":file"}, {"glue", ":file"}, {"bundle", ":file"},
+	{"output", ":file"},
 	{"syntax", "auto module service-worker"}, {"outbound", "none public"},
 	{"compat-flag", "nodejs_compat nodejs_als"},
 	{0},
 };
 
-static const struct oys_cmd cmd = {NULL, usage, "j:w:c:g:s:p:H:S:O:d:f:o:", longopts, complete, NULL};
+static const struct oys_cmd cmd = {NULL, usage, "j:w:c:g:b:s:p:H:S:O:d:f:o:", longopts, complete, NULL};
 static const struct oys_tool tool = {NULL, &cmd, 1, NULL};
 
 #define MAX_FLAGS 32
@@ -76,7 +83,7 @@ int main(int argc, char **argv)
 	struct oys_err e = {0};
 	struct oys_capnp c = {0};
 	const char *flags[MAX_FLAGS];
-	const char *output = NULL, *js = NULL, *wasm = NULL, *code = NULL;
+	const char *output = NULL, *js = NULL, *wasm = NULL, *code = NULL, *bundle = NULL;
 	enum oys_code_kind syntax = OYS_CODE_AUTO;
 	int opt;
 
@@ -87,6 +94,7 @@ int main(int argc, char **argv)
 		case 'w': wasm = optarg; break;
 		case 'c': code = optarg; break;
 		case 'g': c.glue = optarg; break;
+		case 'b': bundle = optarg; break;
 		case 's':
 			if (oys_code_kind_parse(optarg, &syntax) < 0 || syntax == OYS_CODE_WASM)
 				oys_usage_error("--syntax: '%s' is not auto, module or service-worker", optarg);
@@ -106,8 +114,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < o.argc)
 		oys_usage_error("unexpected argument '%s'", o.argv[optind]);
-	if (!!js + !!wasm + !!code != 1)
-		oys_usage_error("give exactly one of --js, --wasm or --code");
+	if (!!js + !!wasm + !!code + !!bundle != 1)
+		oys_usage_error("give exactly one of --js, --wasm, --code or --bundle");
 	if (c.port && c.socket)
 		oys_usage_error("--port and --socket exclude each other");
 	if (c.host && !c.port)
@@ -119,7 +127,14 @@ int main(int argc, char **argv)
 	c.compat_flags = flags;
 	c.outbound = oys_conf(c.outbound, "OYS_OUTBOUND", "none");
 	c.compat_date = oys_conf(c.compat_date, "OYS_COMPAT_DATE", OYS_DEFAULT_COMPAT_DATE);
-	if (wasm) {
+	struct oys_buf bytes = OYS_BUF_INIT;
+	struct oys_bundle b = {0};
+	if (bundle) {
+		if (oys_read_file(bundle, SIZE_MAX / 2, &bytes, &e))
+			oys_die_err(&e);
+		if (oys_bundle_parse(bytes.data, bytes.len, &b, &e))
+			oys_die(e.code, "%s: %s", bundle, e.msg);
+	} else if (wasm) {
 		c.code = wasm;
 		c.kind = OYS_CODE_WASM;
 	} else {
@@ -142,8 +157,10 @@ int main(int argc, char **argv)
 		c.config_dir = dirname(dir);
 	}
 	struct oys_buf out = OYS_BUF_INIT;
-	if (oys_capnp_render(&c, &out, &e))
+	if (bundle ? oys_capnp_render_bundle(&c, &b, &out, &e) : oys_capnp_render(&c, &out, &e))
 		oys_die_err(&e);
+	oys_bundle_free(&b);
+	oys_buf_free(&bytes);
 	if (oys_write_atomic(output ? output : "-", out.data, out.len, 0644, &e))
 		oys_die_err(&e);
 	oys_buf_free(&out);

@@ -18,34 +18,51 @@
 
 static const char usage[] =
 	"usage: oys-run CODE_ID [INPUT.json|-] [options]\n"
-	"       oys-run --code FILE [INPUT.json|-] [options]\n"
+	"       oys-run --code FILE|DIR [--main M] [--env NAME=VALUE]... [INPUT.json|-] [options]\n"
 	"\n"
 	"Runs a function once: fetches its code, starts a fresh workerd in a cgroup of the pool\n"
 	"with the code, POSTs INPUT (JSON) to it, prints the response body, and releases\n"
 	"everything. Without INPUT the request is a GET with no body.\n"
+	"\n"
+	"A function is a bundle: its modules and its own settings (oys-store(1)). With a CODE_ID,\n"
+	"--timeout, --memory, --cpu, --outbound, --compat-date and --compat-flag are this host's\n"
+	"settings, which the function's own override within the --max-* limits. With --code they\n"
+	"are the function's own, as oys-store put would record them (with DIR/oys.json, --main\n"
+	"and --env), and the host's come from the environment.\n"
 	"\n"
 	"  -t, --timeout S         execution timeout in seconds (default 10; OYS_TIMEOUT)\n"
 	"      --start-timeout S   time workerd may take to start serving (default 10;\n"
 	"                          OYS_START_TIMEOUT)\n"
 	"  -m, --memory SIZE       memory limit of this run (default: the pool's; OYS_MEMORY)\n"
 	"      --cpu CORES         CPU limit of this run (default: the pool's; OYS_CPU)\n"
+	"  -O, --outbound POLICY   the function's fetch(): none, public or CIDRs (OYS_OUTBOUND)\n"
+	"  -d, --compat-date D     workerd compatibility date (OYS_COMPAT_DATE)\n"
+	"  -f, --compat-flag F     a compatibility flag, repeatable\n"
+	"  -c, --code FILE|DIR     run a local file or directory instead of stored code\n"
+	"      --main M            with --code: the main module\n"
+	"  -e, --env NAME=VALUE    with --code: a text binding of the function, repeatable\n"
+	"      --max-memory SIZE   the most memory a function may ask for (OYS_MAX_MEMORY;\n"
+	"                          default: --memory, else the pool's)\n"
+	"      --max-cpu CORES     the most CPU a function may ask for (OYS_MAX_CPU; default:\n"
+	"                          --cpu, else the pool's)\n"
+	"      --max-timeout S     the longest timeout a function may ask for (OYS_MAX_TIMEOUT;\n"
+	"                          default: --timeout)\n"
+	"      --outbound-allowed P  the outbound a function may ask for: none, public, private,\n"
+	"                          CIDRs (OYS_OUTBOUND_ALLOWED; default: --outbound)\n"
 	"  -X, --method METHOD     request method (default POST with INPUT, GET without)\n"
 	"  -p, --path PATH         request path and query (default /)\n"
 	"  -H, --header 'N: V'     an extra request header, repeatable\n"
 	"  -i, --include           print the status line and headers before the body\n"
-	"  -j, --json              print a JSON result (status, headers, body, timings, memory)\n"
+	"  -j, --json              print a JSON result (status, headers, body, timings, memory,\n"
+	"                          the settings applied)\n"
 	"      --trace             print each step on stderr as the command that reproduces it\n"
 	"      --keep              keep the request's files (see --trace)\n"
-	"  -c, --code FILE         run a local file instead of stored code\n"
 	"  -s, --store DIR|URL     the code store (OYS_STORE)\n"
 	"      --attestation-url U the attestation server (OYS_ATTESTATION_URL)\n"
 	"      --rpc URL           JSON-RPC for 0x transaction ids (OYS_RPC_URL)\n"
 	"      --contract ADDR     the code contract (OYS_CODE_CONTRACT)\n"
 	"      --confirmations N   blocks a code transaction needs, counting its own\n"
 	"                          (OYS_CHAIN_CONFIRMATIONS, default 12)\n"
-	"  -O, --outbound POLICY   the function's fetch(): none, public or CIDRs (OYS_OUTBOUND)\n"
-	"  -d, --compat-date D     workerd compatibility date (OYS_COMPAT_DATE)\n"
-	"  -f, --compat-flag F     a compatibility flag, repeatable\n"
 	"      --prefix P          cgroup pool prefix (OYS_CGROUP_PREFIX, default workerd_)\n"
 	"      --max-response SIZE largest response body (default 16M; OYS_MAX_RESPONSE)\n"
 	"      --sandbox-uid N     slot i runs workerd as uid and gid N+i (default 2000000000;\n"
@@ -54,12 +71,16 @@ static const char usage[] =
 	"      --version           the version\n"
 	"\n"
 	"Exit status: 0 the function answered 1xx-3xx, 1 it answered 4xx/5xx (body printed),\n"
-	"64 usage, 65 code that does not start or bad INPUT, 66 unknown code id, 69 no free\n"
-	"cgroup or storage down, 75 timeout, 77 attestation refused, 137 killed for memory,\n"
-	"128+N crashed by signal N, 70 other failures. Environment: OYS_RUNTIME_DIR, OYS_WORKERD,\n"
-	"OYS_SHARE_DIR; every setting above is the flag, else its variable, else the default.\n";
+	"64 usage, 65 code that does not start, a bad bundle or bad INPUT, 66 unknown code id,\n"
+	"69 no free cgroup or storage down, 75 timeout, 77 attestation refused or a setting\n"
+	"beyond this host's limits, 137 killed for memory, 128+N crashed by signal N, 70 other\n"
+	"failures. Environment: OYS_RUNTIME_DIR, OYS_WORKERD, OYS_SHARE_DIR; every setting above\n"
+	"is the flag, else its variable, else the default.\n";
 
-enum { O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP, O_CONFIRM, O_SBUID };
+enum {
+	O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP, O_CONFIRM, O_SBUID,
+	O_MAIN, O_MAXMEM, O_MAXCPU, O_MAXTIME, O_ALLOWED,
+};
 
 static const struct option longopts[] = {
 	{"timeout", required_argument, NULL, 't'},
@@ -85,16 +106,23 @@ static const struct option longopts[] = {
 	{"prefix", required_argument, NULL, O_PREFIX},
 	{"max-response", required_argument, NULL, O_MAXRESP},
 	{"sandbox-uid", required_argument, NULL, O_SBUID},
+	{"main", required_argument, NULL, O_MAIN},
+	{"env", required_argument, NULL, 'e'},
+	{"max-memory", required_argument, NULL, O_MAXMEM},
+	{"max-cpu", required_argument, NULL, O_MAXCPU},
+	{"max-timeout", required_argument, NULL, O_MAXTIME},
+	{"outbound-allowed", required_argument, NULL, O_ALLOWED},
 	{0},
 };
 
 static const struct oys_complete complete[] = {
-	{"code", ":file"}, {"store", ":dir"}, {"outbound", "none public"},
+	{"code", ":file"}, {"store", ":dir"}, {"outbound", "none public"}, {"outbound-allowed", "none public"},
+	{"compat-flag", "nodejs_compat nodejs_als"}, {"memory", "64M 128M 256M"}, {"max-memory", "128M 256M 512M"},
 	{"method", "GET POST PUT DELETE PATCH HEAD OPTIONS"}, {"", ":file"},
 	{0},
 };
 
-static const struct oys_cmd cmd = {NULL, usage, "t:m:X:p:H:ijc:s:O:d:f:", longopts, complete, NULL};
+static const struct oys_cmd cmd = {NULL, usage, "t:m:X:p:H:ijc:s:O:d:f:e:", longopts, complete, NULL};
 static const struct oys_tool tool = {NULL, &cmd, 1, NULL};
 
 static volatile int aborted;
@@ -116,6 +144,8 @@ struct cli {
 	size_t nheaders;
 	const char *flags[MAX_LIST];
 	size_t nflags;
+	const char *env[MAX_LIST];
+	struct oys_bundle_flags bf;  /* with --code: the function's own settings */
 	const char *method, *path, *input;
 	int include, json;
 	int printed;          /* the body went out before the teardown */
@@ -221,6 +251,16 @@ static void parse(struct cli *c, int argc, char **argv)
 			c->flags[c->nflags++] = optarg;
 			break;
 		case O_PREFIX: c->f.prefix = optarg; break;
+		case O_MAIN: c->bf.main = optarg; break;
+		case 'e':
+			if (c->bf.nenv == MAX_LIST)
+				oys_usage_error("at most %d --env", MAX_LIST);
+			c->env[c->bf.nenv++] = optarg;
+			break;
+		case O_MAXMEM: c->f.max_memory = optarg; break;
+		case O_MAXCPU: c->f.max_cpu = optarg; break;
+		case O_MAXTIME: c->f.max_timeout = optarg; break;
+		case O_ALLOWED: c->f.outbound_allowed = optarg; break;
 		case O_CONFIRM: c->f.confirmations = optarg; break;
 		case O_MAXRESP: c->f.max_response = optarg; break;
 		case O_SBUID: c->f.sandbox_uid = optarg; break;
@@ -231,6 +271,23 @@ static void parse(struct cli *c, int argc, char **argv)
 		oys_usage_error(need ? "give CODE_ID and at most one INPUT" : "give at most one INPUT with --code");
 	if (need)
 		c->ro.code_id = o.argv[optind];
+	if (need && (c->bf.main || c->bf.nenv))
+		oys_usage_error("--main and --env go with --code (a stored function has its own)");
+	if (!need) {
+		/* the function's own settings, as oys-store put takes them */
+		struct oys_bundle_flags *b = &c->bf;
+		b->timeout = c->f.timeout;
+		b->memory = c->f.memory;
+		b->cpu = c->f.cpu;
+		b->outbound = c->f.outbound;
+		b->compat_date = c->f.compat_date;
+		b->compat_flags = c->flags;
+		b->ncompat_flags = c->nflags;
+		b->env = c->env;
+		c->f.timeout = c->f.memory = c->f.cpu = c->f.outbound = c->f.compat_date = NULL;
+		c->nflags = 0;
+		c->ro.code_flags = b;
+	}
 	c->input = nargs > need ? o.argv[optind + need] : NULL;
 	oys_opt_free(&o);
 }
@@ -241,8 +298,12 @@ static int run(struct cli *c)
 	struct oys_buf body = OYS_BUF_INIT;
 	struct oys_err e = {0};
 	struct oys_run_opts *ro = &c->ro;
+	struct oys_buf allowed = OYS_BUF_INIT;
 	if (oys_conf_run(&c->f, ro, &e) || oys_runtime_check(&e))
 		oys_die_err(&e);
+	if (oys_bundle_outbound_canon(ro->max.outbound, &allowed, &e))
+		oys_die(OYS_ECONFIG, "the outbound policies allowed (--outbound-allowed, OYS_OUTBOUND_ALLOWED): %s", e.msg);
+	oys_buf_free(&allowed);
 	if (c->input) {
 		jv v;
 		if (oys_read_file(c->input, 64u << 20, &body, &e))

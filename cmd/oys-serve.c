@@ -1,4 +1,5 @@
 /* oys-serve: one HTTP request from stdin, its answer on stdout (inetd-style, behind socat). */
+#include "../lib/bundle.h"
 #include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/file.h"
@@ -49,6 +50,14 @@ static const char usage[] =
 	"  -s, --store DIR|URL     the code store (OYS_STORE)\n"
 	"      --prefix P          cgroup pool prefix (OYS_CGROUP_PREFIX, default workerd_)\n"
 	"  -O, --outbound POLICY   functions' fetch(): none, public or CIDRs (OYS_OUTBOUND)\n"
+	"A function's own settings (oys-store(1)) override those above, up to:\n"
+	"      --max-memory SIZE   the most memory a function may ask for (OYS_MAX_MEMORY;\n"
+	"                          default: --memory, else the pool's)\n"
+	"      --max-cpu CORES     the most CPU (OYS_MAX_CPU; default: OYS_CPU, else the pool's)\n"
+	"      --max-timeout S     the longest timeout (OYS_MAX_TIMEOUT; default: --timeout)\n"
+	"      --outbound-allowed P  the outbound a function may ask for: none, public,\n"
+	"                          private, CIDRs (OYS_OUTBOUND_ALLOWED; default: --outbound)\n"
+	"                          Beyond them: 400 limit_exceeded, and nothing starts.\n"
 	"      --log-format F      auto, human or json (OYS_LOG_FORMAT)\n"
 	"  -h, --help              this text\n"
 	"      --version           the version\n"
@@ -61,7 +70,7 @@ static const char usage[] =
 
 enum {
 	O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE, O_WRITETO,
-	O_MAXCONN, O_TRUSTNOPEER, O_SBUID
+	O_MAXCONN, O_TRUSTNOPEER, O_SBUID, O_MAXMEM, O_MAXCPU, O_MAXTIME, O_ALLOWED,
 };
 
 static const struct option longopts[] = {
@@ -83,11 +92,16 @@ static const struct option longopts[] = {
 	{"outbound", required_argument, NULL, 'O'},
 	{"log-format", required_argument, NULL, O_LOGFMT},
 	{"sandbox-uid", required_argument, NULL, O_SBUID},
+	{"max-memory", required_argument, NULL, O_MAXMEM},
+	{"max-cpu", required_argument, NULL, O_MAXCPU},
+	{"max-timeout", required_argument, NULL, O_MAXTIME},
+	{"outbound-allowed", required_argument, NULL, O_ALLOWED},
 	{0},
 };
 
 static const struct oys_complete complete[] = {
 	{"store", ":dir"}, {"outbound", "none public"}, {"log-format", "auto human json"}, {"signing-key", ":file"},
+	{"outbound-allowed", "none public private"}, {"max-memory", "128M 256M 512M"},
 	{0},
 };
 
@@ -126,6 +140,10 @@ static void parse(int argc, char **argv, struct oys_serve_flags *f, const char *
 		case 's': f->run.store = optarg; break;
 		case O_PREFIX: f->run.prefix = optarg; break;
 		case 'O': f->run.outbound = optarg; break;
+		case O_MAXMEM: f->run.max_memory = optarg; break;
+		case O_MAXCPU: f->run.max_cpu = optarg; break;
+		case O_MAXTIME: f->run.max_timeout = optarg; break;
+		case O_ALLOWED: f->run.outbound_allowed = optarg; break;
 		case O_LOGFMT: {
 			enum oys_log_format lf;
 			if (oys_log_parse_format(optarg, &lf) < 0)
@@ -149,8 +167,12 @@ int main(int argc, char **argv)
 	int agent = 0;
 
 	parse(argc, argv, &f, &listen, &agent);
+	struct oys_buf allowed = OYS_BUF_INIT;
 	if (oys_conf_serve(&f, &so, &e) || oys_runtime_check(&e))
 		oys_die_err(&e);
+	if (oys_bundle_outbound_canon(so.run.max.outbound, &allowed, &e))
+		oys_die(OYS_ECONFIG, "the outbound policies allowed (--outbound-allowed, OYS_OUTBOUND_ALLOWED): %s", e.msg);
+	oys_buf_free(&allowed);
 	so.in = STDIN_FILENO;
 	so.out = STDOUT_FILENO;
 	so.abort_flag = &aborted;

@@ -1,5 +1,6 @@
 /* oys-store: the code store: put, get, list, remove, name code; serve it to attested enclaves. */
 #include "../lib/attest.h"
+#include "../lib/bundle.h"
 #include "../lib/conf.h"
 #include "../lib/err.h"
 #include "../lib/file.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define STORE_HELP "  -s, --store DIR       the store directory (default $OYS_STORE, then " OYS_DEFAULT_STORE ")\n"
@@ -27,8 +29,8 @@ static const char usage[] =
 	"A content-addressed code store: a directory of files named by the SHA-256 of their\n"
 	"content (the code_id), written atomically, with optional names pointing to ids.\n"
 	"\n"
-	"  put FILE|-... [--name NAME]   store code, print its code_id\n"
-	"  get ID|NAME [-o FILE]         print (or write) the code\n"
+	"  put FILE|DIR|-... [settings]  store a function, print its code_id\n"
+	"  get ID|NAME [-o FILE]         print (or write) it; --manifest, --unpack DIR\n"
 	"  ls [--json]                   list the store\n"
 	"  rm ID|NAME                    remove code by id, or remove a name\n"
 	"  name NAME [ID]                point NAME at ID (updating code), or print NAME's id\n"
@@ -40,25 +42,49 @@ static const char usage[] =
 
 static const char usage_put[] =
 	"usage: oys-store put [-s DIR|URL] [--name NAME] [--max-size SIZE] [--token-file FILE]\n"
-	"                     FILE|-...\n"
+	"                     [--main M] [--compat-date D] [--compat-flag F]... [--memory SIZE]\n"
+	"                     [--cpu CORES] [--timeout S] [--outbound POLICY]\n"
+	"                     [--env NAME=VALUE]... FILE|DIR|-...\n"
 	"\n"
-	"Stores each FILE (- is standard input) and prints its code_id, one per line.\n"
-	"Storing the same code again is harmless. With a storage server URL as the store, the\n"
-	"code is uploaded (POST URL/code) and the id it answers is checked.\n"
+	"Stores each function and prints its code_id, one per line. A function is a bundle: its\n"
+	"modules and its own settings, serialised canonically; the code_id is the SHA-256 of\n"
+	"that, so the settings are as tamper-proof as the code. A single FILE (- is standard\n"
+	"input) without settings is stored as it is, its id the SHA-256 of the file. A DIR holds\n"
+	"the modules (every file but hidden ones and oys.json, named by its path in DIR) and may\n"
+	"hold oys.json with the settings below (keys main, compatibility_date,\n"
+	"compatibility_flags, memory, cpu, timeout, outbound, env, modules); the options\n"
+	"override it. Storing the same bundle again is harmless. With a storage server URL as\n"
+	"the store, the bundle is uploaded (POST URL/code) and the id it answers is checked.\n"
 	"\n"
 	"  -s, --store DIR|URL   the store directory, or a storage server (default $OYS_STORE,\n"
 	"                        then " OYS_DEFAULT_STORE ")\n"
 	"  -t, --token-file FILE with a URL: the operator token (default $OYS_STORE_TOKEN)\n"
 	"  -n, --name NAME       also point NAME at the code (one FILE only)\n"
-	"  -m, --max-size SIZE   refuse code larger than SIZE (default 64M)\n";
+	"  -m, --max-size SIZE   refuse code larger than SIZE (default 64M)\n"
+	"      --main M          the main module (default: the only JavaScript one, else the\n"
+	"                        only Wasm one)\n"
+	"  -d, --compat-date D   workerd compatibility date, YYYY-MM-DD\n"
+	"  -f, --compat-flag F   a compatibility flag, repeatable (never experimental, unsafe_*)\n"
+	"      --memory SIZE     memory limit, 1M to 1T (like 64M)\n"
+	"      --cpu CORES       CPU limit, 0.01 to 1024 cores\n"
+	"      --timeout S       execution timeout in seconds, at most 86400\n"
+	"  -O, --outbound POLICY the function's fetch(): none, public, private or CIDRs\n"
+	"  -e, --env NAME=VALUE  a text binding (env.NAME; a global in service-worker syntax),\n"
+	"                        repeatable\n"
+	"A host refuses settings beyond its limits (oys-run(1), oys-serve(1)).\n";
 
 static const char usage_get[] =
-	"usage: oys-store get [-s DIR] [-o FILE] ID|NAME\n"
+	"usage: oys-store get [-s DIR] [-o FILE | --manifest | --unpack DIR] ID|NAME\n"
 	"\n"
-	"Prints the code, verified against its id.\n"
+	"Prints the function as stored (a bundle's serialisation, or a single file), verified\n"
+	"against its id.\n"
 	"\n"
 	STORE_HELP
-	"  -o, --output FILE     write it to FILE (atomically, mode 0600) instead\n";
+	"  -o, --output FILE     write it to FILE (atomically, mode 0600) instead\n"
+	"      --manifest        print its settings as JSON, as in an oys.json (with every\n"
+	"                        module's type in \"modules\")\n"
+	"  -u, --unpack DIR      write its modules (and oys.json) into DIR, created or empty;\n"
+	"                        oys-store put DIR stores the same bundle\n";
 
 static const char usage_ls[] =
 	"usage: oys-store ls [-s DIR] [--json]\n"
@@ -118,12 +144,26 @@ static const char usage_serve[] =
 	"                        $OYS_STORE_CHALLENGE_TTL, then 60)\n";
 
 #define STORE_OPT {"store", required_argument, NULL, 's'}
-enum { O_OPEN_UPLOADS = 256, O_CHALLENGE_TTL };
+enum { O_OPEN_UPLOADS = 256, O_CHALLENGE_TTL, O_MAIN, O_CPU, O_TIMEOUT, O_MANIFEST, O_MEMORY };
 
-static const struct option opts_put[] = {STORE_OPT, {"name", required_argument, NULL, 'n'},
-                                         {"max-size", required_argument, NULL, 'm'},
-                                         {"token-file", required_argument, NULL, 't'}, {0}};
-static const struct option opts_get[] = {STORE_OPT, {"output", required_argument, NULL, 'o'}, {0}};
+static const struct option opts_put[] = {
+	STORE_OPT,
+	{"name", required_argument, NULL, 'n'},
+	{"max-size", required_argument, NULL, 'm'},
+	{"token-file", required_argument, NULL, 't'},
+	{"main", required_argument, NULL, O_MAIN},
+	{"compat-date", required_argument, NULL, 'd'},
+	{"compat-flag", required_argument, NULL, 'f'},
+	{"memory", required_argument, NULL, O_MEMORY},
+	{"cpu", required_argument, NULL, O_CPU},
+	{"timeout", required_argument, NULL, O_TIMEOUT},
+	{"outbound", required_argument, NULL, 'O'},
+	{"env", required_argument, NULL, 'e'},
+	{0},
+};
+static const struct option opts_get[] = {STORE_OPT, {"output", required_argument, NULL, 'o'},
+                                         {"manifest", no_argument, NULL, O_MANIFEST},
+                                         {"unpack", required_argument, NULL, 'u'}, {0}};
 static const struct option opts_ls[] = {STORE_OPT, {"json", no_argument, NULL, 'j'}, {0}};
 static const struct option opts_store[] = {STORE_OPT, {0}};
 static const struct option opts_serve[] = {
@@ -142,9 +182,11 @@ static const struct option opts_serve[] = {
 };
 
 static const struct oys_complete complete_files[] = {
-	{"store", ":dir"}, {"token-file", ":file"}, {"", ":file"}, {0},
+	{"store", ":dir"}, {"token-file", ":file"}, {"", ":file"}, {"main", ":file"},
+	{"compat-flag", "nodejs_compat nodejs_als"}, {"memory", "64M 128M 256M"}, {"cpu", "0.25 0.5 1"},
+	{"timeout", "1 5 10 30"}, {"outbound", "none public private"}, {"env", ":none"}, {0},
 };
-static const struct oys_complete complete_get[] = {{"store", ":dir"}, {"output", ":file"}, {0}};
+static const struct oys_complete complete_get[] = {{"store", ":dir"}, {"output", ":file"}, {"unpack", ":dir"}, {0}};
 static const struct oys_complete complete_serve[] = {
 	{"store", ":dir"}, {"root", ":file"}, {"token-file", ":file"}, {"max-size", "1M 16M 64M"},
 	{"quota", "1G 10G 0"}, {"challenge-ttl", "10 30 60"}, {0},
@@ -175,8 +217,8 @@ static void complete_ids(void)
 }
 
 static const struct oys_cmd cmds[] = {
-	{"put", usage_put, "s:n:m:t:", opts_put, complete_files, NULL},
-	{"get", usage_get, "s:o:", opts_get, complete_get, complete_ids},
+	{"put", usage_put, "s:n:m:t:d:f:O:e:", opts_put, complete_files, NULL},
+	{"get", usage_get, "s:o:u:", opts_get, complete_get, complete_ids},
 	{"ls", usage_ls, "s:j", opts_ls, complete_store, NULL},
 	{"rm", usage_rm, "s:", opts_store, complete_store, complete_ids},
 	{"name", usage_name, "s:", opts_store, complete_store, complete_ids},
@@ -229,24 +271,60 @@ static char *read_token(const char *file)
 	return oys_buf_steal(&b, NULL);
 }
 
-/* put to a storage server: POST URL/code. */
-static void put_url(const char *url, const char *file, const char *name, const char *token,
-                    size_t max, char id[65])
+/* One function into the store (local), streamed when it is a file stored as it is. */
+static void put_local(const char *f, const struct oys_bundle_flags *bf, size_t max, char id[65])
 {
 	struct oys_err e = {0};
-	struct oys_buf code = OYS_BUF_INIT;
-	if (oys_read_file(file, max, &code, &e) ||
-	    oys_storec_upload(url, token, name, code.data, code.len, id, &e))
+	struct stat st;
+	int stdin_ = strcmp(f, "-") == 0;
+	if (!stdin_ && stat(f, &st) == 0 && S_ISDIR(st.st_mode))
+		goto whole;
+	if (oys_bundle_flags_any(bf))
+		goto whole;
+	int fd = stdin_ ? STDIN_FILENO : open(f, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		oys_die_sys(errno == ENOENT ? OYS_ENOINPUT : OYS_EIO, "cannot open %s", f);
+	/* a file stored as it is, streamed: unless it is a serialised bundle, checked whole */
+	char head[OYS_BUNDLE_MAGIC_LEN];
+	size_t got = 0;
+	while (got < sizeof head) {
+		ssize_t k = read(fd, head + got, sizeof head - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			oys_die_sys(OYS_EIO, "cannot read %s", stdin_ ? "standard input" : f);
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	if (got == sizeof head && memcmp(head, OYS_BUNDLE_MAGIC, sizeof head) == 0) {
+		struct oys_buf b = OYS_BUF_INIT, out = OYS_BUF_INIT;
+		if (oys_buf_append(&b, head, got) < 0 || oys_read_fd(fd, stdin_ ? "standard input" : f, max, &b, &e) ||
+		    oys_bundle_make_bytes(b.data, b.len, stdin_ ? "standard input" : f, NULL, &out, &e) ||
+		    oys_store_put(&store, out.data, out.len, id, &e))
+			oys_die_err(&e);
+		oys_buf_free(&b);
+		oys_buf_free(&out);
+	} else if (oys_store_put_fd_head(&store, head, got, fd, stdin_ ? "standard input" : f, max, id, &e)) {
 		oys_die_err(&e);
-	oys_buf_free(&code);
+	}
+	if (!stdin_)
+		close(fd);
+	return;
+whole:;
+	struct oys_buf b = OYS_BUF_INIT;
+	if (oys_bundle_make(f, bf, max, &b, &e) || oys_store_put(&store, b.data, b.len, id, &e))
+		oys_die_err(&e);
+	oys_buf_free(&b);
 }
 
-static int cmd_put(struct oys_opt *o, const char *name, size_t max, const char *token_file)
+static int cmd_put(struct oys_opt *o, const char *name, size_t max, const char *token_file,
+                   const struct oys_bundle_flags *bf)
 {
 	struct oys_err e = {0};
 	char id[65];
 	if (optind >= o->argc)
-		oys_usage_error("put needs a FILE (or - for standard input)");
+		oys_usage_error("put needs a FILE or DIR (or - for standard input)");
 	if (name && optind + 1 != o->argc)
 		oys_usage_error("--name goes with one FILE only");
 	if (name && !oys_store_name_valid(name))
@@ -255,7 +333,11 @@ static int cmd_put(struct oys_opt *o, const char *name, size_t max, const char *
 	if (oys_store_is_url(where)) {
 		char *token = read_token(token_file);
 		for (int i = optind; i < o->argc; i++) {
-			put_url(where, o->argv[i], name, token, max, id);
+			struct oys_buf b = OYS_BUF_INIT;
+			if (oys_bundle_make(o->argv[i], bf, max, &b, &e) ||
+			    oys_storec_upload(where, token, name, b.data, b.len, id, &e))
+				oys_die_err(&e);
+			oys_buf_free(&b);
 			printf("%s\n", id);
 		}
 		free(token);
@@ -266,14 +348,7 @@ static int cmd_put(struct oys_opt *o, const char *name, size_t max, const char *
 		oys_usage_error("--token-file goes with a storage server URL as the store");
 	open_store(1);
 	for (int i = optind; i < o->argc; i++) {
-		const char *f = o->argv[i];
-		int fd = strcmp(f, "-") == 0 ? STDIN_FILENO : open(f, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			oys_die_sys(errno == ENOENT ? OYS_ENOINPUT : OYS_EIO, "cannot open %s", f);
-		if (oys_store_put_fd(&store, fd, fd == STDIN_FILENO ? "standard input" : f, max, id, &e))
-			oys_die_err(&e);
-		if (fd != STDIN_FILENO)
-			close(fd);
+		put_local(o->argv[i], bf, max, id);
 		if (name && oys_store_name_set(&store, name, id, &e))
 			oys_die_err(&e);
 		printf("%s\n", id);
@@ -282,17 +357,31 @@ static int cmd_put(struct oys_opt *o, const char *name, size_t max, const char *
 	return 0;
 }
 
-static int cmd_get(struct oys_opt *o, const char *output)
+static int cmd_get(struct oys_opt *o, const char *output, int manifest, const char *unpack)
 {
 	struct oys_err e = {0};
 	struct oys_buf code = OYS_BUF_INIT;
 	char id[65];
 	if (optind + 1 != o->argc)
 		oys_usage_error("get needs one ID or NAME");
+	if (!!output + !!manifest + !!unpack > 1)
+		oys_usage_error("--output, --manifest and --unpack exclude each other");
 	open_store(0);
-	if (oys_store_resolve(&store, o->argv[optind], id, &e) || oys_store_get(&store, id, 0, &code, &e) ||
-	    oys_write_atomic(output ? output : "-", code.data, code.len, 0600, &e))
+	if (oys_store_resolve(&store, o->argv[optind], id, &e) || oys_store_get(&store, id, 0, &code, &e))
 		oys_die_err(&e);
+	if (manifest || unpack) {
+		struct oys_bundle b;
+		struct oys_buf m = OYS_BUF_INIT;
+		if (oys_bundle_parse(code.data, code.len, &b, &e))
+			oys_die(e.code, "code %s: %s", id, e.msg);
+		if (unpack ? oys_bundle_unpack(&b, unpack, &e)
+		           : oys_bundle_manifest(&b, &m, &e) || oys_write_all(STDOUT_FILENO, m.data, m.len) < 0)
+			oys_die(e.code ? e.code : OYS_EIO, "%s", e.code ? e.msg : "cannot write to standard output");
+		oys_bundle_free(&b);
+		oys_buf_free(&m);
+	} else if (oys_write_atomic(output ? output : "-", code.data, code.len, 0600, &e)) {
+		oys_die_err(&e);
+	}
 	oys_buf_free(&code);
 	return 0;
 }
@@ -457,10 +546,12 @@ int main(int argc, char **argv)
 	struct oys_attest_policy pol = {0};
 	const char *pcr_flags[MAX_PCR_FLAGS];
 	size_t npcr = 0;
-	const char *dir = NULL, *name = NULL, *output = NULL, *token_file = NULL;
+	const char *dir = NULL, *name = NULL, *output = NULL, *token_file = NULL, *unpack = NULL;
+	const char *flags[OYS_BUNDLE_MAX_FLAGS], *env[OYS_BUNDLE_MAX_ENV];
+	struct oys_bundle_flags bf = {0};
 	struct serve_opts so = {0};
 	size_t max = 0;
-	int json = 0, opt;
+	int json = 0, manifest = 0, opt;
 
 	pol.max_age_s = -1;
 	oys_opt_init(&o, argc, argv, &tool);
@@ -481,6 +572,24 @@ int main(int argc, char **argv)
 		case 'a': pol.max_age_s = oys_opt_long("--max-age", optarg, 0, 10L * 365 * 86400); break;
 		case 't': token_file = optarg; break;
 		case 'm': max = (size_t)oys_opt_size("--max-size", optarg); break;
+		case O_MEMORY: bf.memory = optarg; break;
+		case O_MAIN: bf.main = optarg; break;
+		case 'd': bf.compat_date = optarg; break;
+		case 'f':
+			if (bf.ncompat_flags == OYS_BUNDLE_MAX_FLAGS)
+				oys_usage_error("at most %d --compat-flag", OYS_BUNDLE_MAX_FLAGS);
+			flags[bf.ncompat_flags++] = optarg;
+			break;
+		case O_CPU: bf.cpu = optarg; break;
+		case O_TIMEOUT: bf.timeout = optarg; break;
+		case 'O': bf.outbound = optarg; break;
+		case 'e':
+			if (bf.nenv == OYS_BUNDLE_MAX_ENV)
+				oys_usage_error("at most %d --env", OYS_BUNDLE_MAX_ENV);
+			env[bf.nenv++] = optarg;
+			break;
+		case O_MANIFEST: manifest = 1; break;
+		case 'u': unpack = optarg; break;
 		case 'c': so.max_children = (int)oys_opt_long("--max-children", optarg, 1, 100000); break;
 		case 'q':
 			so.quota = oys_opt_size("--quota", optarg);
@@ -495,10 +604,12 @@ int main(int argc, char **argv)
 	const char *cmd = o.cmd->name;
 	store_dir = oys_conf(dir, "OYS_STORE", OYS_DEFAULT_STORE);
 	int rc;
+	bf.compat_flags = flags;
+	bf.env = env;
 	if (strcmp(cmd, "put") == 0)
-		rc = cmd_put(&o, name, max, token_file);
+		rc = cmd_put(&o, name, max, token_file, &bf);
 	else if (strcmp(cmd, "get") == 0)
-		rc = cmd_get(&o, output);
+		rc = cmd_get(&o, output, manifest, unpack);
 	else if (strcmp(cmd, "ls") == 0)
 		rc = cmd_ls(&o, json);
 	else if (strcmp(cmd, "rm") == 0)

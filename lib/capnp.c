@@ -1,4 +1,5 @@
 #include "capnp.h"
+#include "bundle.h"
 #include "file.h"
 #include "paths.h"
 
@@ -129,6 +130,22 @@ static int valid_name(const char *s, size_t max)
 		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-'))
 			return 0;
 	return 1;
+}
+
+int oys_capnp_flag_check(const char *flag, struct oys_err *e)
+{
+	if (!valid_name(flag, 64))
+		return oys_err_set(e, OYS_EUSAGE, "compatibility flag '%.80s' is not a flag name", flag);
+	if (strcmp(flag, "experimental") == 0 || strncmp(flag, "unsafe", 6) == 0)
+		return oys_err_set(e, OYS_EUSAGE,
+		                   "compatibility flag '%s' is not allowed: functions get no experimental or unsafe features",
+		                   flag);
+	return 0;
+}
+
+int oys_capnp_date_check(const char *date, struct oys_err *e)
+{
+	return valid_date(date) ? 0 : oys_err_set(e, OYS_EUSAGE, "compatibility date '%.80s' is not YYYY-MM-DD", date);
 }
 
 /* ---- the network policy ----
@@ -335,6 +352,12 @@ static int oys_outbound_check(const char *spec, const struct host_addrs *h, stru
 	return 0;
 }
 
+int oys_capnp_outbound_check(const char *spec, struct oys_err *e)
+{
+	static const struct host_addrs none = {0};
+	return oys_outbound_check(spec, &none, e);
+}
+
 static int render_network(struct oys_buf *b, const char *spec, const struct host_addrs *h)
 {
 	if (spec == NULL || strcmp(spec, "none") == 0)
@@ -420,6 +443,54 @@ static int embed_path(struct oys_buf *b, const char *config_dir, const char *fil
 	return oys_capnp_string(b, rel) < 0 ? oys_err_sys(e, OYS_EOSERR, "out of memory") : 0;
 }
 
+/* ---- a bundle's modules and env ---- */
+
+/* The capnp field of a module type (bundle.h's numbering); NULL for none (sw, unknown). */
+static const char *module_field(int type)
+{
+	static const char *const f[] = {NULL, "esModule", "commonJsModule", NULL, "wasm", "json", "text", "data"};
+	return type >= 1 && type < (int)(sizeof f / sizeof *f) ? f[type] : NULL;
+}
+
+/* The modules list of an ES-module worker: the bundle's, main first, or the code as
+ * worker.js (code_embed: the code's embed path, rendered). */
+static int render_modules(struct oys_buf *b, const struct oys_capnp *c, const char *code_embed, struct oys_err *e)
+{
+	if (c->modules == NULL || c->nmodules == 0)
+		return oys_buf_printf(b, "(name = \"worker.js\", esModule = embed %s)", code_embed ? code_embed : "\"\"") < 0
+		           ? oys_err_sys(e, OYS_EOSERR, "out of memory")
+		           : 0;
+	for (size_t i = 0; i < c->nmodules; i++) {
+		const struct oys_capnp_module *m = &c->modules[i];
+		const char *field = module_field(m->type);
+		if (field == NULL || has_control(m->name))
+			return oys_err_set(e, OYS_EUSAGE, "module '%.80s' cannot be a module of an ES-module worker", m->name);
+		oys_buf_puts(b, i ? ",\n    (name = " : "(name = ");
+		oys_capnp_string(b, m->name);
+		oys_buf_printf(b, ", %s = embed ", field);
+		int rc = embed_path(b, c->config_dir, m->path, "module", e);
+		if (rc)
+			return rc;
+		if (oys_buf_putc(b, ')') < 0)
+			return oys_err_sys(e, OYS_EOSERR, "out of memory");
+	}
+	return 0;
+}
+
+/* Text bindings, each followed by ", " (a list may end with a comma). */
+static int render_bindings(struct oys_buf *b, const struct oys_capnp *c, struct oys_err *e)
+{
+	for (size_t i = 0; i < c->nbindings; i++) {
+		const struct oys_capnp_binding *x = &c->bindings[i];
+		if (!valid_name(x->name, 64))
+			return oys_err_set(e, OYS_EUSAGE, "binding name '%.80s': use letters, digits and '_'", x->name);
+		if (oys_buf_puts(b, "(name = ") < 0 || oys_capnp_string(b, x->name) < 0 ||
+		    oys_buf_puts(b, ", text = ") < 0 || oys_capnp_string(b, x->value) < 0 || oys_buf_puts(b, "), ") < 0)
+			return oys_err_sys(e, OYS_EOSERR, "out of memory");
+	}
+	return 0;
+}
+
 /* ---- templates ---- */
 
 static int substitute(const char *tpl, const char *tplname, const char *const keys[],
@@ -452,10 +523,14 @@ static int substitute(const char *tpl, const char *tplname, const char *const ke
 
 int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_err *e)
 {
-	static const char *const keys[] = {"CODE", "GLUE", "SOCKET", "NETWORK", "COMPAT_DATE", "COMPAT_FLAGS"};
-	struct oys_buf v[6] = {OYS_BUF_INIT, OYS_BUF_INIT, OYS_BUF_INIT, OYS_BUF_INIT, OYS_BUF_INIT, OYS_BUF_INIT};
-	struct oys_buf *vals[6] = {&v[0], &v[1], &v[2], &v[3], &v[4], &v[5]};
-	struct oys_buf tpl = OYS_BUF_INIT;
+	static const char *const keys[] = {"CODE",         "GLUE",    "SOCKET",   "NETWORK",   "COMPAT_DATE",
+	                                   "COMPAT_FLAGS", "MODULES", "BINDINGS", "WASM_PAGES"};
+	enum { NKEYS = sizeof keys / sizeof *keys };
+	struct oys_buf v[NKEYS], *vals[NKEYS], tpl = OYS_BUF_INIT;
+	for (size_t i = 0; i < NKEYS; i++) {
+		v[i] = (struct oys_buf)OYS_BUF_INIT;
+		vals[i] = &v[i];
+	}
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	const char *tplname;
 	int rc;
@@ -473,16 +548,12 @@ int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_
 
 	/* Values first: every one validated or escaped. */
 	const char *date = c->compat_date ? c->compat_date : OYS_DEFAULT_COMPAT_DATE;
-	if (!valid_date(date)) {
-		rc = oys_err_set(e, OYS_EUSAGE, "compatibility date '%s' is not YYYY-MM-DD", date);
+	if ((rc = oys_capnp_date_check(date, e)))
 		goto out;
-	}
 	oys_capnp_string(&v[4], date);
 	for (size_t i = 0; i < c->ncompat_flags; i++) {
-		if (!valid_name(c->compat_flags[i], 64)) {
-			rc = oys_err_set(e, OYS_EUSAGE, "compatibility flag '%s' is not a flag name", c->compat_flags[i]);
+		if ((rc = oys_capnp_flag_check(c->compat_flags[i], e)))
 			goto out;
-		}
 		oys_buf_printf(&v[5], "%s\"%s\"", i ? ", " : "", c->compat_flags[i]);
 	}
 	struct host_addrs hosts = {0};
@@ -517,8 +588,11 @@ int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_
 		}
 		oys_buf_printf(&v[2], "(name = \"%s\", http = (), service = \"main\")", name);
 	}
-	if ((rc = embed_path(&v[0], c->config_dir, c->code, "code", e)))
+	if ((rc = embed_path(&v[0], c->config_dir, c->code, "code", e)) ||
+	    (rc = render_modules(&v[6], c, v[0].data, e)) || (rc = render_bindings(&v[7], c, e)))
 		goto out;
+	unsigned long long pages = c->wasm_memory ? c->wasm_memory / 2 / 65536 : 1024;
+	oys_buf_printf(&v[8], "%llu", pages < 16 ? 16 : pages > 65536 ? 65536 : pages);
 	if (c->kind == OYS_CODE_WASM) {
 		snprintf(path, sizeof path, "%s/wasm-glue.js", dir);
 		if ((rc = embed_path(&v[1], c->config_dir, c->glue ? c->glue : path, "Wasm glue", e)))
@@ -533,10 +607,75 @@ int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_
 			e->code = rc;
 		goto out;
 	}
-	rc = substitute(tpl.data, tplname, keys, vals, 6, out, e);
+	rc = substitute(tpl.data, tplname, keys, vals, NKEYS, out, e);
 out:
-	for (size_t i = 0; i < 6; i++)
+	for (size_t i = 0; i < NKEYS; i++)
 		oys_buf_free(&v[i]);
 	oys_buf_free(&tpl);
+	return rc;
+}
+
+/* ---- a bundle ---- */
+
+int oys_capnp_render_bundle(const struct oys_capnp *c, const struct oys_bundle *b, struct oys_buf *out,
+                            struct oys_err *e)
+{
+	const char *dir = c->config_dir ? c->config_dir : ".";
+	const struct oys_bundle_module *main = NULL;
+	struct oys_capnp r = *c;
+	size_t n = b->nmodules, stride = strlen(dir) + 32;
+	struct oys_capnp_module *mods = calloc(n ? n : 1, sizeof *mods);
+	struct oys_capnp_binding *binds = calloc(b->nenv ? b->nenv : 1, sizeof *binds);
+	char *paths = calloc(n ? n : 1, stride);
+	int rc = 0;
+	if (mods == NULL || binds == NULL || paths == NULL) {
+		rc = oys_err_sys(e, OYS_EOSERR, "out of memory");
+		goto out;
+	}
+	/* The files: module-<i>, in the order of the modules (names never reach a path). Main
+	 * comes first in the worker's list. */
+	size_t k = 1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct oys_bundle_module *m = &b->modules[i];
+		char *p = paths + i * stride;
+		snprintf(p, stride, "%s/module-%zu", dir, i);
+		unlink(p); /* oys-capnp run again in one place */
+		rc = oys_write_new(p, m->data, m->len, 0600, e);
+		int is_main = main == NULL && strcmp(m->name, b->main) == 0;
+		struct oys_capnp_module *slot = is_main ? &mods[0] : &mods[k < n ? k++ : 0];
+		*slot = (struct oys_capnp_module){m->name, (int)m->type, p};
+		if (is_main)
+			main = m;
+	}
+	if (rc)
+		goto out;
+	if (main == NULL) {
+		rc = oys_err_set(e, OYS_EUSAGE, "bundle: main '%.80s' is not one of its modules", b->main);
+		goto out;
+	}
+	r.code = mods[0].path;
+	r.kind = main->type == OYS_MOD_WASM ? OYS_CODE_WASM : main->type == OYS_MOD_SW ? OYS_CODE_SW : OYS_CODE_ESM;
+	r.modules = r.kind == OYS_CODE_ESM ? mods : NULL;
+	r.nmodules = r.kind == OYS_CODE_ESM ? n : 0;
+	for (size_t i = 0; i < b->nenv; i++)
+		binds[i] = (struct oys_capnp_binding){b->env[i].name, b->env[i].value};
+	r.bindings = binds;
+	r.nbindings = b->nenv;
+	/* the function's own settings over the host's */
+	if (b->s.compat_date)
+		r.compat_date = b->s.compat_date;
+	if (b->s.ncompat_flags) {
+		r.compat_flags = b->s.compat_flags;
+		r.ncompat_flags = b->s.ncompat_flags;
+	}
+	if (b->s.outbound)
+		r.outbound = b->s.outbound;
+	if (b->s.memory)
+		r.wasm_memory = b->s.memory;
+	rc = oys_capnp_render(&r, out, e);
+out:
+	free(mods);
+	free(binds);
+	free(paths);
 	return rc;
 }

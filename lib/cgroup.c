@@ -600,6 +600,15 @@ static void pool_limits(const char *prefix, struct oys_cgroup_limits *l)
 		memset(l, 0, sizeof *l);
 }
 
+void oys_cgroup_pool_limits(const char *prefix, struct oys_cgroup_limits *l)
+{
+	prefix = oys_cgroup_prefix(prefix);
+	if (oys_cgroup_valid_prefix(prefix))
+		pool_limits(prefix, l);
+	else
+		memset(l, 0, sizeof *l);
+}
+
 long oys_cg_cpu_quota(double cores)
 {
 	long q = (long)(cores * OYS_CGROUP_CPU_PERIOD_US + 0.5); /* cores > 0; no libm for lround */

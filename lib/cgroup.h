@@ -107,6 +107,10 @@ int oys_cgroup_valid_prefix(const char *prefix);
  * oys_conf_prefix() in conf.h). */
 const char *oys_cgroup_prefix(const char *flag);
 
+/* The pool's limits as its setup recorded them (RUNTIME/cgroup/PREFIX.limits): what a
+ * reservation without limits of its own gets. 0 fields when unknown. */
+void oys_cgroup_pool_limits(const char *prefix, struct oys_cgroup_limits *l);
+
 /* The number of cgroups in the pool (0 when there is none) and the hierarchy version. */
 int oys_cgroup_pool_size(const char *prefix, int *count, int *version, struct oys_err *e);
 

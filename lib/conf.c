@@ -303,6 +303,16 @@ int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct o
 	}
 	o->max_response = (size_t)max_response;
 	o->limits.memory = memory;
+	/* what a function may ask for */
+	unsigned long long max_memory = 0;
+	o->max.timeout_ms = 0;
+	if ((rc = size(val_of(f->max_memory, "--max-memory", "OYS_MAX_MEMORY"), 0, &max_memory, e)) ||
+	    (rc = cores(val_of(f->max_cpu, "--max-cpu", "OYS_MAX_CPU"), &o->max.cpu, e)) ||
+	    (rc = seconds(val_of(f->max_timeout, "--max-timeout", "OYS_MAX_TIMEOUT"), 86400, o->timeout_ms,
+	                  &o->max.timeout_ms, e)))
+		return rc;
+	o->max.memory = max_memory;
+	o->max.outbound = oys_conf(f->outbound_allowed, "OYS_OUTBOUND_ALLOWED", o->outbound);
 	if ((rc = oys_conf_workerd(f->workerd, workerd, sizeof workerd, e)))
 		return rc;
 	o->workerd = workerd;

@@ -22,7 +22,8 @@ static const char *const error_names[] = {
 	"length_required", "too_large", "timeout_reading", "draining", "forbidden",
 	"compile_error", "memory_limit", "timeout", "start_timeout", "crashed", "incomplete_response",
 	"response_too_large", "bad_response", "no_sandbox", "storage_unavailable", "storage_timeout",
-	"attestation_refused", "bad_code", "client_gone", "write_timeout", "signing_key", "config", "internal",
+	"attestation_refused", "bad_code", "bad_bundle", "limit_exceeded", "client_gone", "write_timeout",
+	"signing_key", "config", "internal",
 	"other",
 };
 #define N_ERRORS (sizeof error_names / sizeof *error_names)
@@ -46,7 +47,7 @@ static const uint64_t mem_buckets[OYS_METRICS_MEM_BUCKETS - 1] = {
 	16 * MIB, 32 * MIB, 64 * MIB, 128 * MIB, 256 * MIB, 512 * MIB, 1024 * MIB, 2048 * MIB,
 };
 
-#define MAGIC 0x334d5254454d594fULL /* "OYMETRM3" */
+#define MAGIC 0x344d5254454d594fULL /* "OYMETRM4" */
 
 /* The shared layout. Change MAGIC whenever it changes: a file of another layout is reset. */
 struct shm {

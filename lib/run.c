@@ -79,9 +79,13 @@ static const char *kind_ext(enum oys_code_kind k)
 static int get_code(const struct oys_run_opts *o, struct oys_run_result *r, struct oys_buf *code)
 {
 	if (o->code_file) {
-		snprintf(r->code_id, sizeof r->code_id, "file");
-		int rc = oys_read_file(o->code_file, OYS_CODE_MAX_DEFAULT, code, &r->err);
-		if (rc)
+		/* what oys-store put would store, and the id it would have */
+		int rc = oys_bundle_make(o->code_file, o->code_flags, OYS_CODE_MAX_DEFAULT, code, &r->err);
+		if (rc == 0 && oys_sha256_hex(code->data, code->len, r->code_id) < 0)
+			rc = oys_err_set(&r->err, OYS_ESOFTWARE, "SHA-256 failed");
+		if (rc == OYS_EDATA)
+			fail(r, rc, "bad_bundle", "fetch", 400);
+		else if (rc)
 			fail(r, rc, rc == OYS_ENOINPUT ? "not_found" : "bad_code", "fetch", rc == OYS_ENOINPUT ? 404 : 400);
 		return rc;
 	}
@@ -173,6 +177,7 @@ struct run {
 	struct oys_sandbox sb;
 	int netns_fd;
 	struct oys_fn_limits lim;
+	struct oys_cgroup_limits limits; /* of this request: the function's own over the host's */
 	enum oys_code_kind kind;
 	const char *prefix, *outbound, *workerd;
 	char workerd_buf[PATH_MAX];
@@ -196,37 +201,102 @@ static int step_dir(struct run *x)
 	return 0;
 }
 
-/* 3-4: attestation and code, written to the request directory. */
+/* The settings of the run: the function's own over the host's, within the host's maxima
+ * (nothing has started yet). 0, or the failure recorded in r. */
+static int settings(struct run *x)
+{
+	const struct oys_run_opts *o = x->o;
+	struct oys_run_result *r = x->r;
+	const struct oys_bundle *b = &r->bundle;
+	const struct oys_bundle_settings *s = &b->s;
+	struct oys_run_settings *st = &r->settings;
+	struct oys_bundle_max m = o->max;
+	if ((s->memory && !m.memory) || (s->cpu_milli && !(m.cpu > 0))) {
+		struct oys_cgroup_limits pool;
+		oys_cgroup_pool_limits(x->prefix, &pool);
+		if (!m.memory)
+			m.memory = o->limits.memory ? o->limits.memory : pool.memory ? pool.memory : OYS_CGROUP_DEFAULT_MEMORY;
+		if (!(m.cpu > 0))
+			m.cpu = o->limits.cpu > 0 ? o->limits.cpu : pool.cpu > 0 ? pool.cpu : OYS_CGROUP_DEFAULT_CPU;
+	}
+	if (!m.timeout_ms)
+		m.timeout_ms = x->lim.exec_timeout_ms;
+	if (!m.outbound)
+		m.outbound = x->outbound;
+	if (oys_bundle_within(b, &m, &r->err)) {
+		fail(r, r->err.code, "limit_exceeded", "fetch", 400);
+		return -1;
+	}
+	st->main = b->main;
+	st->compat_date = s->compat_date ? s->compat_date : o->compat_date ? o->compat_date : OYS_DEFAULT_COMPAT_DATE;
+	st->compat_flags = s->ncompat_flags ? s->compat_flags : o->compat_flags;
+	st->ncompat_flags = s->ncompat_flags ? s->ncompat_flags : o->ncompat_flags;
+	st->memory = s->memory ? s->memory : o->limits.memory;
+	st->cpu = s->cpu_milli ? s->cpu_milli / 1000.0 : o->limits.cpu;
+	st->timeout_ms = s->timeout_ms ? (int)s->timeout_ms : x->lim.exec_timeout_ms;
+	st->outbound = s->outbound ? s->outbound : x->outbound;
+	st->env = b->env;
+	st->nenv = b->nenv;
+	st->own = (s->compat_date ? OYS_RUN_OWN_DATE : 0) | (s->ncompat_flags ? OYS_RUN_OWN_FLAGS : 0) |
+	          (s->memory ? OYS_RUN_OWN_MEMORY : 0) | (s->cpu_milli ? OYS_RUN_OWN_CPU : 0) |
+	          (s->timeout_ms ? OYS_RUN_OWN_TIMEOUT : 0) | (s->outbound ? OYS_RUN_OWN_OUTBOUND : 0);
+	/* what the later steps use */
+	x->limits = o->limits;
+	x->limits.memory = st->memory;
+	x->limits.cpu = st->cpu;
+	x->lim.exec_timeout_ms = st->timeout_ms;
+	x->outbound = st->outbound;
+	return 0;
+}
+
+/* 3-4: attestation and code: read as a bundle (its modules and settings), checked again
+ * whatever its source, and the settings applied; a single file written to the request
+ * directory (a bundle's modules are written with the config). */
 static int step_fetch(struct run *x)
 {
 	const struct oys_run_opts *o = x->o;
 	struct oys_run_result *r = x->r;
-	struct oys_buf code = OYS_BUF_INIT;
+	struct oys_buf *code = &r->source;
 	double t = oys_now_ms();
-	int rc = get_code(o, r, &code);
-	if (rc == 0) {
-		x->kind = o->kind != OYS_CODE_AUTO ? o->kind : oys_code_detect(code.data, code.len);
-		oys_reqdir_file(&x->dir, kind_ext(x->kind), x->code_path, sizeof x->code_path);
-		if ((rc = oys_write_new(x->code_path, code.data, code.len, 0600, &r->err)))
-			fail(r, rc, "internal", "fetch", 500);
-	}
-	oys_buf_free(&code);
-	if (rc)
+	int rc = get_code(o, r, code);
+	if (rc == 0 && (rc = oys_bundle_parse(code->data, code->len, &r->bundle, &r->err)))
+		fail(r, rc, rc == OYS_EDATA ? "bad_bundle" : "internal", "fetch", rc == OYS_EDATA ? 400 : 500);
+	if (rc || settings(x))
 		return -1;
+	const struct oys_bundle_module *mm = &r->bundle.modules[0];
+	if (r->bundle.plain)
+		x->kind = o->kind != OYS_CODE_AUTO ? o->kind : oys_code_detect(code->data, code->len);
+	else
+		for (size_t i = 0; i < r->bundle.nmodules; i++)
+			if (strcmp(r->bundle.modules[i].name, r->bundle.main) == 0)
+				mm = &r->bundle.modules[i];
+	if (!r->bundle.plain)
+		x->kind = mm->type == OYS_MOD_WASM ? OYS_CODE_WASM : mm->type == OYS_MOD_SW ? OYS_CODE_SW : OYS_CODE_ESM;
+	/* a bundle is kept whole only for --trace and --keep, which show it */
+	if (r->bundle.plain || o->trace || o->keep) {
+		oys_reqdir_file(&x->dir, r->bundle.plain ? kind_ext(x->kind) : "bundle.oys", x->code_path,
+		                sizeof x->code_path);
+		if ((rc = oys_write_new(x->code_path, code->data, code->len, 0600, &r->err))) {
+			fail(r, rc, "internal", "fetch", 500);
+			return -1;
+		}
+	}
 	r->t.fetch = oys_now_ms() - t;
 	if (o->trace) {
 		const char *fa[] = {"oys-fetch", r->code_id, "-o", x->code_path, NULL};
 		const char *ca[] = {"cp", o->code_file ? o->code_file : "", x->code_path, NULL};
-		trace(&x->tr, "fetch", r->t.fetch, o->code_file ? ca : fa, NULL);
+		trace(&x->tr, "fetch", r->t.fetch, o->code_file && r->bundle.plain && !oys_bundle_flags_any(o->code_flags) ? ca : fa,
+		      o->code_file && !r->bundle.plain ? "oys-run --code made this bundle, as oys-store put would" : NULL);
 	}
 	return 0;
 }
 
-/* 6: the workerd config. */
+/* 6: the workerd config (a bundle's modules written beside it). */
 static int step_config(struct run *x)
 {
 	const struct oys_run_opts *o = x->o;
 	struct oys_run_result *r = x->r;
+	const struct oys_run_settings *st = &r->settings;
 	struct oys_buf config = OYS_BUF_INIT;
 	double t = oys_now_ms();
 	struct oys_capnp c = {0};
@@ -235,9 +305,9 @@ static int step_config(struct run *x)
 	c.config_dir = x->dir.path;
 	c.socket = "http";
 	c.outbound = x->outbound;
-	c.compat_date = o->compat_date;
-	c.compat_flags = o->compat_flags;
-	c.ncompat_flags = o->ncompat_flags;
+	c.compat_date = st->compat_date;
+	c.compat_flags = st->compat_flags;
+	c.ncompat_flags = st->ncompat_flags;
 	oys_reqdir_file(&x->dir, "config.capnp", x->config_path, sizeof x->config_path);
 	int rc = 0;
 	if (x->kind == OYS_CODE_WASM) {
@@ -253,7 +323,8 @@ static int step_config(struct run *x)
 		c.glue = x->glue_path;
 	}
 	if (rc == 0)
-		rc = oys_capnp_render(&c, &config, &r->err);
+		rc = r->bundle.plain ? oys_capnp_render(&c, &config, &r->err)
+		                     : oys_capnp_render_bundle(&c, &r->bundle, &config, &r->err);
 	if (rc == 0)
 		rc = oys_write_new(x->config_path, config.data, config.len, 0600, &r->err);
 	oys_buf_free(&config);
@@ -263,8 +334,8 @@ static int step_config(struct run *x)
 	}
 	r->t.config = oys_now_ms() - t;
 	if (o->trace) {
-		const char *a[] = {"oys-capnp", x->kind == OYS_CODE_WASM ? "--wasm" : "--js", x->code_path,
-		                   "--outbound", x->outbound, "-o", x->config_path, NULL, NULL, NULL};
+		const char *a[] = {"oys-capnp", r->bundle.plain ? x->kind == OYS_CODE_WASM ? "--wasm" : "--js" : "--bundle",
+		                   x->code_path, "--outbound", x->outbound, "-o", x->config_path, NULL, NULL, NULL};
 		if (x->kind == OYS_CODE_WASM) {
 			a[7] = "--glue";
 			a[8] = x->glue_path;
@@ -286,7 +357,7 @@ static int step_cgroup(struct run *x)
 	double t = oys_now_ms();
 	int rc;
 	r->sandbox_wait_ms = -1;
-	while ((rc = oys_cgroup_reserve(x->prefix, &o->limits, &x->cg, &r->err)) == OYS_EUNAVAIL) {
+	while ((rc = oys_cgroup_reserve(x->prefix, &x->limits, &x->cg, &r->err)) == OYS_EUNAVAIL) {
 		double waited = oys_now_ms() - t;
 		if (waited >= o->sandbox_wait_ms || (o->abort_flag && *o->abort_flag))
 			break;
@@ -488,6 +559,8 @@ int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
 
 void oys_run_result_free(struct oys_run_result *r)
 {
+	oys_bundle_free(&r->bundle);
+	oys_buf_free(&r->source);
 	oys_fn_response_free(&r->resp);
 	oys_buf_free(&r->console);
 	oys_buf_free(&r->trace);
@@ -509,6 +582,34 @@ static int is_text(const char *p, size_t n)
 	return 1;
 }
 
+/* The settings applied: never an env value. */
+static jv settings_json(const struct oys_run_result *r)
+{
+	static const char *const own[] = {"compatibility_date", "compatibility_flags", "memory", "cpu", "timeout",
+	                                  "outbound"};
+	const struct oys_run_settings *st = &r->settings;
+	jv s = jv_object(), flags = jv_array(), env = jv_array(), mine = jv_array();
+	s = oys_json_set_str(s, "main", st->main);
+	s = oys_json_set_str(s, "compatibility_date", st->compat_date);
+	for (size_t i = 0; i < st->ncompat_flags; i++)
+		flags = jv_array_append(flags, jv_string(st->compat_flags[i]));
+	s = jv_object_set(s, jv_string("compatibility_flags"), flags);
+	/* memory and CPU left to the pool: what the cgroup had */
+	unsigned long long mem = st->memory ? st->memory : r->stat.memory_limit;
+	double cpu = st->cpu > 0 ? st->cpu : r->stat.cpu_limit;
+	s = mem ? oys_json_set_num(s, "memory", (double)mem) : jv_object_set(s, jv_string("memory"), jv_null());
+	s = cpu > 0 ? oys_json_set_num(s, "cpu", cpu) : jv_object_set(s, jv_string("cpu"), jv_null());
+	s = oys_json_set_num(s, "timeout", st->timeout_ms / 1000.0);
+	s = oys_json_set_str(s, "outbound", st->outbound);
+	for (size_t i = 0; i < st->nenv; i++)
+		env = jv_array_append(env, jv_string(st->env[i].name));
+	s = jv_object_set(s, jv_string("env"), env);
+	for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+		if (st->own & (1u << i))
+			mine = jv_array_append(mine, jv_string(own[i]));
+	return jv_object_set(s, jv_string("own"), mine);
+}
+
 jv oys_run_stats_json(jv o, const struct oys_run_result *r)
 {
 	jv t = jv_object();
@@ -527,7 +628,8 @@ jv oys_run_stats_json(jv o, const struct oys_run_result *r)
 	o = jv_object_set(o, jv_string("oom_kill"), jv_bool(r->oom_killed));
 	if (r->sandbox_wait_ms >= 0)
 		o = oys_json_set_num(o, "sandbox_wait_ms", r->sandbox_wait_ms);
-	return jv_object_set(o, jv_string("timeout"), jv_bool(r->timed_out));
+	o = jv_object_set(o, jv_string("timeout"), jv_bool(r->timed_out));
+	return r->settings.main ? jv_object_set(o, jv_string("settings"), settings_json(r)) : o;
 }
 
 jv oys_run_result_json(const struct oys_run_result *r)

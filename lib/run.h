@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "bundle.h"
 #include "capnp.h"
 #include "cgroup.h"
 #include "err.h"
@@ -21,9 +22,11 @@
 struct oys_run_result;
 
 struct oys_run_opts {
-	/* what to run: a code id (fetched) or a local file (code_file) */
+	/* what to run: a code id (fetched) or a local file or directory (code_file) */
 	const char *code_id;
 	const char *code_file;
+	const struct oys_bundle_flags *code_flags; /* with code_file: its settings, the function's
+	                               * own (as oys-store put would record them); may be NULL */
 	enum oys_code_kind kind;      /* AUTO: detected */
 
 	/* where code comes from (oys-fetch); NULL: the defaults of struct oys_fetch_opts */
@@ -51,6 +54,11 @@ struct oys_run_opts {
 	struct oys_fn_request req;
 	int abort_fd;                 /* -1, or the client: POLLHUP there aborts */
 	volatile int *abort_flag;     /* set by a signal handler: abort */
+
+	/* The most a function's own settings may ask for (bundle.h); more is 400 limit_exceeded
+	 * and nothing starts. 0 or NULL fields: what the host gives a function that asks for
+	 * nothing (limits.memory and limits.cpu, else the pool's; timeout_ms; outbound). */
+	struct oys_bundle_max max;
 
 	/* limits */
 	int timeout_ms;
@@ -80,13 +88,34 @@ struct oys_run_times {
 	double total;
 };
 
+/* The settings a run applied: the function's own (its bundle's) over the host's. */
+struct oys_run_settings {
+	const char *main;             /* NULL until the code was read */
+	const char *compat_date;
+	const char *const *compat_flags;
+	size_t ncompat_flags;
+	unsigned long long memory;    /* bytes; 0: the pool's (stat.memory_limit says) */
+	double cpu;                   /* cores; 0: the pool's (stat.cpu_limit) */
+	int timeout_ms;
+	const char *outbound;
+	const struct oys_bundle_env *env; /* only the names are ever reported */
+	size_t nenv;
+	unsigned own;                 /* OYS_RUN_OWN_* bits: what the function set itself */
+};
+
+enum {
+	OYS_RUN_OWN_DATE = 1, OYS_RUN_OWN_FLAGS = 2, OYS_RUN_OWN_MEMORY = 4, OYS_RUN_OWN_CPU = 8,
+	OYS_RUN_OWN_TIMEOUT = 16, OYS_RUN_OWN_OUTBOUND = 32,
+};
+
 struct oys_run_result {
 	int code;                     /* 0, or the exit code of what went wrong */
 	const char *error;            /* NULL or a short error code: "not_found", "bad_code_id",
 	                               * "compile_error", "memory_limit", "timeout", "start_timeout",
 	                               * "crashed", "response_too_large", "bad_response",
 	                               * "no_sandbox", "storage_unavailable", "attestation_refused",
-	                               * "bad_code", "client_gone", "internal" */
+	                               * "bad_code", "bad_bundle", "limit_exceeded", "client_gone",
+	                               * "internal" */
 	const char *stage;            /* where: "fetch", "config", "cgroup", "sandbox", "start",
 	                               * "execute" */
 	int http_status;              /* what an HTTP front end answers: the function's status, or
@@ -104,6 +133,11 @@ struct oys_run_result {
 	double sandbox_wait_ms;       /* how long it waited for a free cgroup; -1: it did not wait */
 	int sandbox_wait_got;         /* and whether the wait ended with one */
 	struct oys_buf trace;         /* with opts.trace: the steps as commands, one per line */
+	struct oys_run_settings settings;
+	/* The function as fetched and read (settings point into them): the bytes, and the
+	 * bundle parsed from them (bundle.h: modules and settings). Freed with the result. */
+	struct oys_buf source;
+	struct oys_bundle bundle;
 };
 
 /* Runs it. Always fills r (free it with oys_run_result_free), returns r->code. */
@@ -111,7 +145,8 @@ int oys_run(const struct oys_run_opts *o, struct oys_run_result *r);
 void oys_run_result_free(struct oys_run_result *r);
 
 /* Adds to o what every report of a run carries: "ms" (each stage, teardown, total), "cgroup",
- * "memory_peak", "cpu_ms", "oom_kill", "timeout". */
+ * "memory_peak", "cpu_ms", "oom_kill", "timeout", and "settings" (those applied, the names of
+ * env entries but never their values, and in "own" those the function set itself). */
 jv oys_run_stats_json(jv o, const struct oys_run_result *r);
 
 /* The result as JSON (status, headers, body or body_base64, timings, memory, error, console). */

@@ -258,13 +258,25 @@ int oys_store_put(const struct oys_store *s, const void *data, size_t len, char 
 int oys_store_put_fd(const struct oys_store *s, int fd, const char *what, size_t max,
                      char id[65], struct oys_err *e)
 {
+	return oys_store_put_fd_head(s, NULL, 0, fd, what, max, id, e);
+}
+
+int oys_store_put_fd_head(const struct oys_store *s, const void *head, size_t nhead, int fd, const char *what,
+                          size_t max, char id[65], struct oys_err *e)
+{
 	struct writer w;
 	if (max == 0)
 		max = OYS_CODE_MAX_DEFAULT;
+	if (nhead > max)
+		return oys_err_set(e, OYS_EDATA, "%s is larger than %zu bytes", what, max);
 	oys_store_sweep(s);
 	int rc = writer_begin(s, &w, e);
 	if (rc)
 		return rc;
+	if (nhead && (rc = writer_write(&w, head, nhead, e))) {
+		writer_abort(&w);
+		return rc;
+	}
 	char *buf = malloc(65536);
 	if (buf == NULL) {
 		writer_abort(&w);

@@ -71,6 +71,10 @@ int oys_store_put(const struct oys_store *s, const void *data, size_t len, char 
 int oys_store_put_fd(const struct oys_store *s, int fd, const char *what, size_t max,
                      char id[65], struct oys_err *e);
 
+/* The same, the first nhead bytes of the code already read from fd into head. */
+int oys_store_put_fd_head(const struct oys_store *s, const void *head, size_t nhead, int fd, const char *what,
+                          size_t max, char id[65], struct oys_err *e);
+
 /* Reads code by content hash into out (appended), at most max bytes (0: the default), and
  * verifies it. Invalid id: OYS_EUSAGE. Missing: OYS_ENOINPUT "code ID not found in DIR".
  * Damaged (hash differs): OYS_EDATA. */

@@ -12,7 +12,9 @@
 //                          strings of "args" if the body is a JSON object with "args": [...]
 //   environ             -> REQUEST_METHOD, PATH_INFO, QUERY_STRING, CONTENT_TYPE,
 //                          CONTENT_LENGTH, then each ?env=NAME=VALUE, then the "env" object
-//                          of a JSON body (later ones win)
+//                          of a JSON body, then the function's own env (its bundle's
+//                          settings, text bindings here; later ones win, so a request cannot
+//                          change the function's own)
 //   exit status != 0    -> 500 {"error": {"code": "exit_status", "exit_status": N, "stderr": tail}}
 //   trap                -> 502 {"error": {"code": "wasm_trap", ...}}
 //   memory at the cap   -> 502 {"error": {"code": "memory_limit", ...}}
@@ -318,7 +320,7 @@ const cstr = (s) => {
 };
 
 // argv and environ from the request (see the top of this file); a string (or null) on error.
-function argsAndEnv(request, body, ctx) {
+function argsAndEnv(request, body, ctx, bindings) {
   const url = new URL(request.url);
   const args = [NAME, ...url.searchParams.getAll("arg")];
   const env = new Map([
@@ -348,6 +350,8 @@ function argsAndEnv(request, body, ctx) {
       env.set(k, v);
     }
   }
+  for (const [k, v] of Object.entries(bindings ?? {}))
+    if (k !== "OYS_WASM_MEMORY" && typeof v === "string") env.set(k, v);
   ctx.args = args.map(cstr);
   ctx.env = [...env].map(([k, v]) => cstr(`${k}=${v}`));
   if (ctx.args.includes(null) || ctx.env.includes(null)) return "an argument or environment value contains NUL";
@@ -399,7 +403,7 @@ export default {
 
     const body = new Uint8Array(await request.arrayBuffer());
     const ctx = { stdin: body, memory: () => instance.exports.memory };
-    const bad = argsAndEnv(request, body, ctx);
+    const bad = argsAndEnv(request, body, ctx, env);
     if (bad) return failure(400, "bad_request", bad);
 
     // V8 frees the linear memory of a finished run only at a full GC, which memory pressure

@@ -15,7 +15,10 @@ const config :Workerd.Config = (
 );
 
 const main :Workerd.Worker = (
-  modules = [ (name = "worker.js", esModule = embed @@CODE@@) ],
+  # The function's modules, main first (a single file is worker.js); its env as text
+  # bindings (env.NAME).
+  modules = [ @@MODULES@@ ],
+  bindings = [ @@BINDINGS@@ ],
   compatibilityDate = @@COMPAT_DATE@@,
   compatibilityFlags = [ @@COMPAT_FLAGS@@ ],
   globalOutbound = "outbound",

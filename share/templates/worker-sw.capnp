@@ -12,6 +12,8 @@ const config :Workerd.Config = (
 
 const main :Workerd.Worker = (
   serviceWorkerScript = embed @@CODE@@,
+  # The function's env: globals of the script.
+  bindings = [ @@BINDINGS@@ ],
   compatibilityDate = @@COMPAT_DATE@@,
   compatibilityFlags = [ @@COMPAT_FLAGS@@ ],
   globalOutbound = "outbound",
