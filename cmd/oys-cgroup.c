@@ -32,15 +32,20 @@ static const char usage[] =
 
 static const char usage_setup[] =
 	"usage: oys-cgroup setup --count N|auto [--memory SIZE] [--cpu CORES] [--pids N] [--prefix P]\n"
+	"                        [--no-favordynmods]\n"
 	"\n"
 	"Creates the pool PREFIX0..PREFIX(N-1), or brings an existing one to this size and these\n"
-	"limits (members beyond N are removed when free). Swap is off for the pool.\n"
+	"limits (members beyond N are removed when free). Swap is off for the pool. On cgroup v1 it\n"
+	"also makes the kernel favour dynamic cgroup changes (a named hierarchy mounted with\n"
+	"favordynmods at /run/oys-favordynmods, left mounted): a move into a cgroup then costs no\n"
+	"RCU grace period, which every request would otherwise wait for.\n"
 	"\n"
 	"  -n, --count N|auto   cgroups in the pool (1-1024); auto: free memory / --memory\n"
 	"  -m, --memory SIZE    memory limit of each (default 128M)\n"
 	"  -c, --cpu CORES      CPU limit of each, in cores (default 0.5)\n"
 	"  -p, --pids N         task limit of each, threads included (default 64)\n"
 	"  -P, --prefix P       name prefix of the pool (default workerd_)\n"
+	"      --no-favordynmods  leave the kernel's cgroup mode as it is\n"
 	"  -h, --help           this text\n";
 
 static const char usage_teardown[] =
@@ -110,7 +115,8 @@ static const char usage_stat[] =
 #define O_PREFIX {"prefix", required_argument, NULL, 'P'}
 #define O_LIMITS {"memory", required_argument, NULL, 'm'}, {"cpu", required_argument, NULL, 'c'}, \
 	{"pids", required_argument, NULL, 'p'}
-static const struct option lo_setup[] = {{"count", required_argument, NULL, 'n'}, O_LIMITS, O_PREFIX, {0}};
+static const struct option lo_setup[] = {{"count", required_argument, NULL, 'n'}, O_LIMITS, O_PREFIX,
+                                         {"no-favordynmods", no_argument, NULL, 'F'}, {0}};
 static const struct option lo_teardown[] = {{"force", no_argument, NULL, 'f'}, O_PREFIX, {0}};
 static const struct option lo_list[] = {{"json", no_argument, NULL, 'j'}, O_PREFIX, {0}};
 static const struct option lo_reserve[] = {{"exec", no_argument, NULL, 'e'}, O_LIMITS, O_PREFIX, {0}};
@@ -148,7 +154,7 @@ struct args {
 	const char *prefix;
 	const char *count;
 	struct oys_cgroup_limits lim;
-	int force, json, exec, reset;
+	int force, json, exec, reset, no_favor;
 };
 
 static void limit_opt(struct oys_cgroup_limits *l, int c, const char *v)
@@ -281,6 +287,7 @@ int main(int argc, char **argv)
 		case 'j': a.json = 1; break;
 		case 'e': a.exec = 1; break;
 		case 'r': a.reset = 1; break;
+		case 'F': a.no_favor = 1; break;
 		}
 	}
 	int nargs = o.argc - optind;
@@ -310,6 +317,9 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "setup") == 0) {
 		int count = strcmp(a.count, "auto") == 0 ? 0 : (int)oys_opt_long("--count", a.count, 1, 1024);
 		die_if(oys_cgroup_setup(a.prefix, count, &a.lim, &e), &e);
+		int on;
+		if (!a.no_favor)
+			die_if(oys_cgroup_favor_dynmods(&on, &e), &e);
 	} else if (strcmp(cmd, "teardown") == 0) {
 		die_if(oys_cgroup_teardown(a.prefix, a.force, &e), &e);
 	} else if (strcmp(cmd, "list") == 0) {

@@ -130,6 +130,18 @@ int oys_cgroup_setup(const char *prefix, int count, const struct oys_cgroup_limi
 /* Removes the pool; refuses (OYS_EUNAVAIL) while a cgroup holds tasks, unless force. */
 int oys_cgroup_teardown(const char *prefix, int force, struct oys_err *e);
 
+/* Where setup mounts a named cgroup v1 hierarchy (no controller) with favordynmods. */
+#define OYS_CGROUP_FAVOR_DIR "/run/oys-favordynmods"
+
+/* Makes the kernel favour dynamic cgroup changes on cgroup v1 (Linux 6.0 and later): moving a
+ * task into a cgroup then no longer waits for an RCU grace period (11-14 ms measured per
+ * start). The mode is global: a named hierarchy with no controller, mounted at
+ * OYS_CGROUP_FAVOR_DIR with favordynmods and left mounted, turns it on until it is unmounted
+ * (from Linux 6.18, until reboot). *on is 1 when it is on (now or already), 0 when this kernel
+ * has no such mode or the hierarchy is v2 (oys creates workerd inside its cgroup there: nothing
+ * moves). Returns 0 or an error. */
+int oys_cgroup_favor_dynmods(int *on, struct oys_err *e);
+
 /* ---- named cgroups and holders, for the command line (lib/cgrouphold.c; only oys-cgroup
  * links it) */
 

@@ -6,6 +6,8 @@
 #include "file.h"
 
 #include <dirent.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <libcgroup.h>
 #include <limits.h>
@@ -371,4 +373,43 @@ int oys_cgroup_teardown(const char *prefix, int force, struct oys_err *e)
 	if (snprintf(path, sizeof path, "%s/cgroup/%s.limits", oys_runtime_dir(), prefix) < (int)sizeof path)
 		unlink(path);
 	return 0;
+}
+
+/* Whether dir is a mount point (its device differs from its parent's). */
+static int mounted_at(const char *dir)
+{
+	struct stat a, b;
+	char parent[PATH_MAX];
+	if (snprintf(parent, sizeof parent, "%s/..", dir) >= (int)sizeof parent)
+		return 0;
+	return stat(dir, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+int oys_cgroup_favor_dynmods(int *on, struct oys_err *e)
+{
+	const struct hier *h;
+	int rc = oys_cg_hier(&h, e);
+	*on = 0;
+	if (rc)
+		return rc;
+	if (h->version != 1)
+		return 0;
+	if (mounted_at(OYS_CGROUP_FAVOR_DIR)) {
+		*on = 1;
+		return 0;
+	}
+	if (mkdir(OYS_CGROUP_FAVOR_DIR, 0755) < 0 && errno != EEXIST)
+		return oys_err_sys(e, OYS_ECANTCREAT, "cannot create %s", OYS_CGROUP_FAVOR_DIR);
+	if (mount("cgroup", OYS_CGROUP_FAVOR_DIR, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	          "none,name=oys,favordynmods") == 0) {
+		*on = 1;
+		return 0;
+	}
+	int err = errno;
+	rmdir(OYS_CGROUP_FAVOR_DIR);
+	if (err == EINVAL)
+		return 0; /* a kernel without favordynmods (before 6.0) */
+	errno = err;
+	return oys_err_sys(e, err == EPERM ? OYS_ENOPERM : OYS_EOSERR,
+	                   "cannot mount a cgroup hierarchy with favordynmods at %s", OYS_CGROUP_FAVOR_DIR);
 }

@@ -43,6 +43,28 @@ jqs() { oys-cgroup stat "$1" --json | jq -r "$2"; }
 busy_count() { oys-cgroup list --json | jq '[.[] | select(.busy)] | length'; }
 is_free() { [ "$(oys-cgroup list --json | jq -r --arg n "$1" '.[] | select(.name == $n) | .busy')" = false ]; }
 
+@test "setup on v1 turns the kernel's favordynmods mode on, once for the machine; teardown leaves it" {
+	require_v1
+	# Start from a machine where nothing of ours is mounted (the kernel may keep the mode: from
+	# Linux 6.18 it does until reboot; the mount is what setup is seen to do).
+	if [ -n "$(awk '$5 == "/run/oys-favordynmods"' /proc/self/mountinfo)" ]; then
+		umount /run/oys-favordynmods
+	fi
+	oys-cgroup setup --count 1 --no-favordynmods
+	[ -z "$(awk '$5 == "/run/oys-favordynmods"' /proc/self/mountinfo)" ]
+	oys-cgroup setup --count 1
+	# a named hierarchy with no controller, mounted with favordynmods (kernels from 6.0 know it)
+	run -0 awk '$5 == "/run/oys-favordynmods"' /proc/self/mountinfo
+	[ "${#lines[@]}" = 1 ]
+	[[ ${lines[0]} == *" cgroup "*"name=oys"* ]]
+	[[ ${lines[0]} == *favordynmods* ]]
+	oys-cgroup setup --count 2 # again: nothing mounted twice
+	run -0 awk '$5 == "/run/oys-favordynmods"' /proc/self/mountinfo
+	[ "${#lines[@]}" = 1 ]
+	oys-cgroup teardown
+	[ -n "$(awk '$5 == "/run/oys-favordynmods"' /proc/self/mountinfo)" ]
+}
+
 @test "setup creates the pool with its limits in the kernel's files; list shows it; teardown removes it" {
 	require_v1
 	oys-cgroup setup --count 3 --memory 96M --cpu 0.25 --pids 40
