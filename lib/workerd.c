@@ -25,34 +25,29 @@ static int pidfd_open_(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-int oys_workerd_spawn(const char *workerd, const char *config, const struct oys_cgroup *cg,
-                      struct oys_workerd *w, struct oys_err *e)
+/* Forks and execs workerd serving config with lfd as fd 3 (see workerd.h). */
+static int spawn(const char *workerd, const char *config, const struct oys_cgroup *cg, int lfd,
+                 const char *const *extra, struct oys_workerd *w, struct oys_err *e)
 {
-	memset(w, 0, sizeof *w);
-	w->pid = -1;
-	w->pidfd = w->outfd = w->lfd = -1;
-	w->status = -1;
-
-	w->lfd = oys_port_listen("127.0.0.1", 0, 16, &w->port, e);
-	if (w->lfd < 0)
-		return e ? e->code : OYS_EOSERR;
-	snprintf(w->host, sizeof w->host, "127.0.0.1:%d", w->port);
-	fcntl(w->lfd, F_SETFD, FD_CLOEXEC); /* the child gets it as fd 3 through dup2 */
+	enum { MAX_EXTRA = 8 };
+	const char *argv[7 + MAX_EXTRA] = {"workerd", "serve", config, "--verbose", "--socket-fd", "http=3"};
+	size_t argc = 6;
+	for (; extra && *extra; extra++) {
+		if (argc >= 6 + MAX_EXTRA)
+			return oys_err_set(e, OYS_ESOFTWARE, "too many workerd arguments");
+		argv[argc++] = *extra;
+	}
+	argv[argc] = NULL;
 
 	int out[2];
-	if (pipe2(out, O_CLOEXEC) < 0) {
-		close(w->lfd);
-		w->lfd = -1;
+	if (pipe2(out, O_CLOEXEC) < 0)
 		return oys_err_sys(e, OYS_EOSERR, "pipe");
-	}
 	pid_t parent = getpid();
 	w->t_spawn_ms = oys_now_ms();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(out[0]);
 		close(out[1]);
-		close(w->lfd);
-		w->lfd = -1;
 		return oys_err_sys(e, OYS_EOSERR, "fork");
 	}
 	if (pid == 0) {
@@ -67,7 +62,7 @@ int oys_workerd_spawn(const char *workerd, const char *config, const struct oys_
 		signal(SIGPIPE, SIG_DFL);
 		int devnull = open("/dev/null", O_RDONLY);
 		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0 ||
-		    dup2(w->lfd, 3) < 0)
+		    dup2(lfd, 3) < 0)
 			_exit(OYS_EOSERR);
 		if (cg) {
 			struct oys_err ce = {0};
@@ -77,7 +72,7 @@ int oys_workerd_spawn(const char *workerd, const char *config, const struct oys_
 			}
 		}
 		syscall(SYS_close_range, 4u, ~0u, 0u);
-		execl(workerd, "workerd", "serve", config, "--verbose", "--socket-fd", "http=3", (char *)NULL);
+		execv(workerd, (char *const *)argv);
 		dprintf(2, "oys: cannot run %s: %s\n", workerd, strerror(errno));
 		_exit(errno == ENOENT ? OYS_ENOTFOUND : OYS_EEXEC);
 	}
@@ -93,6 +88,38 @@ int oys_workerd_spawn(const char *workerd, const char *config, const struct oys_
 		return OYS_EOSERR;
 	}
 	return 0;
+}
+
+static void init(struct oys_workerd *w)
+{
+	memset(w, 0, sizeof *w);
+	w->pid = -1;
+	w->pidfd = w->outfd = w->lfd = -1;
+	w->status = -1;
+}
+
+int oys_workerd_spawn(const char *workerd, const char *config, const struct oys_cgroup *cg,
+                      struct oys_workerd *w, struct oys_err *e)
+{
+	init(w);
+	w->lfd = oys_port_listen("127.0.0.1", 0, 16, &w->port, e);
+	if (w->lfd < 0)
+		return e ? e->code : OYS_EOSERR;
+	snprintf(w->host, sizeof w->host, "127.0.0.1:%d", w->port);
+	fcntl(w->lfd, F_SETFD, FD_CLOEXEC); /* the child gets it as fd 3 through dup2 */
+	int rc = spawn(workerd, config, cg, w->lfd, NULL, w, e);
+	if (rc && w->lfd >= 0) {
+		close(w->lfd);
+		w->lfd = -1;
+	}
+	return rc;
+}
+
+int oys_workerd_spawn_fd(const char *workerd, const char *config, const struct oys_cgroup *cg, int lfd,
+                         const char *const *extra, struct oys_workerd *w, struct oys_err *e)
+{
+	init(w);
+	return spawn(workerd, config, cg, lfd, extra, w, e);
 }
 
 /* ---- connecting ---- */

@@ -30,6 +30,13 @@ struct oys_workerd {
 int oys_workerd_spawn(const char *workerd, const char *config, const struct oys_cgroup *cg,
                       struct oys_workerd *w, struct oys_err *e);
 
+/* The same with a listening socket of the caller's (of any family: oys-warm's are Unix
+ * sockets), which becomes the child's fd 3 and stays the caller's to close, and extra
+ * arguments after the usual ones (NULL-terminated, may be NULL; e.g. "--experimental"). w->lfd
+ * stays -1 and w->port 0: connecting is the caller's business. */
+int oys_workerd_spawn_fd(const char *workerd, const char *config, const struct oys_cgroup *cg, int lfd,
+                         const char *const *extra, struct oys_workerd *w, struct oys_err *e);
+
 /* A new connection to w's socket: a non-blocking stream socket, connected or connecting (the
  * exchange waits until it is writable), or -1 and e. */
 int oys_workerd_connect(const struct oys_workerd *w, struct oys_err *e);
