@@ -157,6 +157,32 @@ static int valid_cidr(const char *s)
 	return atoi(p) <= max;
 }
 
+int oys_capnp_flag_check(const char *flag, struct oys_err *e)
+{
+	if (!valid_name(flag, 64))
+		return oys_err_set(e, OYS_EUSAGE, "compatibility flag '%s' is not a flag name", flag);
+	if (strcmp(flag, "experimental") == 0 || strncmp(flag, "unsafe", 6) == 0)
+		return oys_err_set(e, OYS_EUSAGE,
+		                   "compatibility flag '%s' is not allowed: functions get no experimental or unsafe features",
+		                   flag);
+	return 0;
+}
+
+const char *oys_capnp_compat_date(const char *given)
+{
+	const char *date = given;
+	if (date == NULL)
+		date = getenv("OYS_COMPAT_DATE");
+	if (date == NULL || *date == '\0')
+		date = OYS_DEFAULT_COMPAT_DATE;
+	return date;
+}
+
+int oys_capnp_date_check(const char *date, struct oys_err *e)
+{
+	return valid_date(date) ? 0 : oys_err_set(e, OYS_EUSAGE, "compatibility date '%s' is not YYYY-MM-DD", date);
+}
+
 /* Addresses a function never reaches, whatever the operator allows: loopback in every
  * spelling, "this host" 0.0.0.0/8, link-local (cloud metadata at 169.254.169.254). */
 static const char *const always_denied[] = {
@@ -318,21 +344,13 @@ int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_
 		return rc;
 
 	/* Values first: every one validated or escaped. */
-	const char *date = c->compat_date;
-	if (date == NULL)
-		date = getenv("OYS_COMPAT_DATE");
-	if (date == NULL || *date == '\0')
-		date = OYS_DEFAULT_COMPAT_DATE;
-	if (!valid_date(date)) {
-		rc = oys_err_set(e, OYS_EUSAGE, "compatibility date '%s' is not YYYY-MM-DD", date);
+	const char *date = oys_capnp_compat_date(c->compat_date);
+	if ((rc = oys_capnp_date_check(date, e)))
 		goto out;
-	}
 	oys_capnp_string(&v[4], date);
 	for (size_t i = 0; i < c->ncompat_flags; i++) {
-		if (!valid_name(c->compat_flags[i], 64)) {
-			rc = oys_err_set(e, OYS_EUSAGE, "compatibility flag '%s' is not a flag name", c->compat_flags[i]);
+		if ((rc = oys_capnp_flag_check(c->compat_flags[i], e)))
 			goto out;
-		}
 		oys_buf_printf(&v[5], "%s\"%s\"", i ? ", " : "", c->compat_flags[i]);
 	}
 	if ((rc = oys_outbound_check(c->outbound, e)))
@@ -382,6 +400,55 @@ int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_
 	rc = substitute(tpl.data, tplname, keys, vals, 6, out, e);
 out:
 	for (size_t i = 0; i < 6; i++)
+		oys_buf_free(&v[i]);
+	oys_buf_free(&tpl);
+	return rc;
+}
+
+/* ---- the loader of a warm sandbox ---- */
+
+int oys_capnp_render_loader(const struct oys_capnp *c, struct oys_buf *out, struct oys_err *e)
+{
+	static const char *const keys[] = {"LOADER", "GLUE", "SW_SHIM", "SOCKET", "NETWORK", "OUTBOUND_BINDING"};
+	static const char *const files[] = {"warm-loader.js", "wasm-glue.js", "warm-sw.js"};
+	enum { NKEYS = sizeof keys / sizeof *keys };
+	struct oys_buf v[NKEYS], *vals[NKEYS], tpl = OYS_BUF_INIT;
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	int rc = 0;
+	for (size_t i = 0; i < NKEYS; i++) {
+		v[i] = (struct oys_buf)OYS_BUF_INIT;
+		vals[i] = &v[i];
+	}
+	if (c->template_dir)
+		snprintf(dir, sizeof dir, "%s", c->template_dir);
+	else if ((rc = oys_share_path("templates", dir, sizeof dir, e)))
+		return rc;
+	for (size_t i = 0; i < 3 && rc == 0; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		rc = embed_path(&v[i], c->config_dir, path, "template", e);
+	}
+	const char *name = c->socket ? c->socket : "http";
+	if (rc == 0 && !valid_name(name, 64))
+		rc = oys_err_set(e, OYS_EUSAGE, "socket name '%s': use letters, digits, '-' and '_'", name);
+	if (rc == 0)
+		rc = oys_outbound_check(c->outbound, e);
+	if (rc == 0) {
+		oys_buf_printf(&v[3], "(name = \"%s\", http = (), service = \"loader\")", name);
+		render_network(&v[4], c->outbound);
+		/* policy none: no binding at all, so the function's outbound is null */
+		if (c->outbound && strcmp(c->outbound, "none") != 0)
+			oys_buf_puts(&v[5], "(name = \"OUTBOUND\", service = \"outbound\"),");
+		snprintf(path, sizeof path, "%s/warm-loader.capnp", dir);
+		if ((rc = oys_read_file(path, 1 << 20, &tpl, e))) {
+			oys_err_wrap(e, "template");
+			rc = OYS_ECONFIG;
+			if (e)
+				e->code = rc;
+		}
+	}
+	if (rc == 0)
+		rc = substitute(tpl.data, "warm-loader.capnp", keys, vals, NKEYS, out, e);
+	for (size_t i = 0; i < NKEYS; i++)
 		oys_buf_free(&v[i]);
 	oys_buf_free(&tpl);
 	return rc;

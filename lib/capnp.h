@@ -43,6 +43,19 @@ struct oys_capnp {
  * for missing files, OYS_ECONFIG for a broken template. */
 int oys_capnp_render(const struct oys_capnp *c, struct oys_buf *out, struct oys_err *e);
 
+/* The config of a warm sandbox (oys-warm): workerd serving the platform loader
+ * (share/templates/warm-loader.capnp) on the named socket c->socket, with c->outbound as the
+ * network its function gets. Uses config_dir, socket, outbound and template_dir of c. */
+int oys_capnp_render_loader(const struct oys_capnp *c, struct oys_buf *out, struct oys_err *e);
+
+/* A function's compatibility flag: a flag name, and neither "experimental" nor "unsafe*"
+ * (functions never get experimental or unsafe features). 0 or OYS_EUSAGE. */
+int oys_capnp_flag_check(const char *flag, struct oys_err *e);
+/* The compatibility date in effect: given, else $OYS_COMPAT_DATE, else the default. */
+const char *oys_capnp_compat_date(const char *given);
+/* 0, or OYS_EUSAGE when date is not YYYY-MM-DD. */
+int oys_capnp_date_check(const char *date, struct oys_err *e);
+
 /* Appends s as a Cap'n Proto string literal (quoted, escaped). */
 int oys_capnp_string(struct oys_buf *b, const char *s);
 
