@@ -5,6 +5,7 @@
 #include "json.h"
 #include "opt.h"
 #include "paths.h"
+#include "warm.h"
 #include "workerd.h"
 
 #include <limits.h>
@@ -157,6 +158,11 @@ static void classify(struct oys_run_result *r, const struct oys_workerd *w, size
 	}
 }
 
+void oys_run_classify(struct oys_run_result *r, const struct oys_workerd *w, size_t max_response)
+{
+	classify(r, w, max_response);
+}
+
 int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
 {
 	memset(r, 0, sizeof *r);
@@ -169,6 +175,7 @@ int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
 	int answered = 0;
 	int have_dir = 0, have_cg = 0;
 	const char *prefix = oys_conf(o->cgroup_prefix, "OYS_CGROUP_PREFIX", OYS_CGROUP_DEFAULT_PREFIX);
+	const char *outbound = oys_conf(o->outbound, "OYS_OUTBOUND", "none");
 
 	/* A directory of our own; leftovers of killed requests are swept first. */
 	oys_reqdir_sweep();
@@ -197,6 +204,13 @@ int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
 		trace(&tr, "fetch", r->t.fetch, o->code_file ? ca : fa, NULL);
 	}
 
+	/* 5-8 in a sandbox oys-warm started before the request, when it has one (warm.h) */
+	struct oys_warm_fn wf = {code.data, code.len, kind, prefix, outbound, t0};
+	if (oys_warm_run(o, &wf, r, &t_done) == OYS_WARM_DONE) {
+		answered = 1;
+		goto out;
+	}
+
 	/* 6: config */
 	t = oys_now_ms();
 	struct oys_capnp c = {0};
@@ -204,7 +218,7 @@ int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
 	c.code = code_path;
 	c.config_dir = dir.path;
 	c.socket = "http";
-	c.outbound = oys_conf(o->outbound, "OYS_OUTBOUND", "none");
+	c.outbound = outbound;
 	c.compat_date = o->compat_date;
 	c.compat_flags = o->compat_flags;
 	c.ncompat_flags = o->ncompat_flags;
@@ -370,6 +384,7 @@ jv oys_run_stats_json(jv o, const struct oys_run_result *r)
 	o = oys_json_set_str(o, "cgroup", r->cgroup[0] ? r->cgroup : NULL);
 	o = oys_json_set_num(o, "memory_peak", (double)r->stat.memory_peak);
 	o = oys_json_set_num(o, "cpu_ms", (double)r->stat.cpu_usage_ns / 1e6);
+	o = jv_object_set(o, jv_string("warm"), jv_bool(r->warm));
 	o = jv_object_set(o, jv_string("oom_kill"), jv_bool(r->oom_killed));
 	return jv_object_set(o, jv_string("timeout"), jv_bool(r->timed_out));
 }
