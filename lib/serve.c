@@ -5,6 +5,7 @@
 #include "metrics.h"
 #include "opt.h"
 #include "store.h"
+#include "warm.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -146,13 +147,20 @@ static int admin_allowed(struct ctx *c)
 	return peer_is_local(c->peer);
 }
 
-static void pool_counts(const struct oys_serve_opts *o, int *total, int *busy)
+/* The pool's cgroups and those running a request: a cgroup an idle sandbox of oys-warm holds
+ * (ready or starting, warm.h) is capacity, not a running request. */
+static void pool_counts(const struct oys_serve_opts *o, int *total, int *busy, struct oys_warm_counts *w)
 {
 	const char *prefix = oys_conf(o->run.cgroup_prefix, "OYS_CGROUP_PREFIX", OYS_CGROUP_DEFAULT_PREFIX);
+	oys_warm_counts(w);
 	if (oys_cgroup_pool_count(prefix, total, busy, NULL)) {
 		*total = -1;
 		*busy = 0;
+		return;
 	}
+	*busy -= w->ready + w->starting;
+	if (*busy < 0)
+		*busy = 0;
 }
 
 static int method_not_allowed(struct ctx *c, const char *allow)
@@ -217,6 +225,10 @@ static void wait_for_sandbox(struct ctx *c)
 	int total, busy;
 	if (oys_cgroup_pool_count(prefix, &total, &busy, NULL) || total <= 0 || busy < total)
 		return; /* free, or no pool (oys_run() says so) */
+	struct oys_warm_counts w;
+	oys_warm_counts(&w);
+	if (w.running)
+		return; /* oys-warm holds the pool: a claim waits for its next sandbox itself */
 	double t0 = oys_now_ms(), now = t0;
 	int got = 0;
 	while (now - t0 < SANDBOX_WAIT_MS && !(c->o->abort_flag && *c->o->abort_flag)) {
@@ -357,7 +369,8 @@ static int route(struct ctx *c)
 		if (strcmp(m, "GET") != 0)
 			return method_not_allowed(c, "GET");
 		int total, busy;
-		pool_counts(c->o, &total, &busy);
+		struct oys_warm_counts w;
+		pool_counts(c->o, &total, &busy, &w);
 		jv s = jv_object();
 		s = oys_json_set_str(s, "version", OYS_VERSION);
 		s = jv_object_set(s, jv_string("draining"), jv_bool(oys_serve_draining()));
@@ -366,6 +379,13 @@ static int route(struct ctx *c)
 		s = oys_json_set_num(s, "total", total >= 0 ? total : 0);
 		if (total < 0)
 			s = oys_json_set_str(s, "error", "no cgroup pool: run oys-cgroup setup");
+		jv wj = jv_null();
+		if (w.running) {
+			wj = oys_json_set_num(jv_object(), "ready", w.ready);
+			wj = oys_json_set_num(wj, "busy", w.busy);
+			wj = oys_json_set_num(wj, "starting", w.starting);
+		}
+		s = jv_object_set(s, jv_string("warm"), wj);
 		return answer_json(c, 200, s);
 	}
 	if (strcmp(p, "/metrics") == 0) {
@@ -376,8 +396,13 @@ static int route(struct ctx *c)
 		struct oys_err e = {0};
 		if (oys_metrics_open(&mx, &e))
 			return answer_error(c, 500, "internal", e.msg, NULL, NULL, 0);
-		struct oys_metrics_gauges g = {0, 0, oys_serve_draining()};
-		pool_counts(c->o, &g.pool_total, &g.pool_busy);
+		struct oys_metrics_gauges g = {0, 0, oys_serve_draining(), 0, 0, 0, 0};
+		struct oys_warm_counts w;
+		pool_counts(c->o, &g.pool_total, &g.pool_busy, &w);
+		g.warm_running = w.running;
+		g.warm_ready = w.ready;
+		g.warm_busy = w.busy;
+		g.warm_starting = w.starting;
 		struct oys_buf b = OYS_BUF_INIT;
 		oys_metrics_render(mx, &g, &b);
 		oys_metrics_close(mx);
@@ -458,6 +483,7 @@ static void count(const struct ctx *c)
 			.memory_peak = r->stat.memory_peak,
 			.oom_kills = r->stat.oom_kills > 0 ? (unsigned)r->stat.oom_kills : r->oom_killed ? 1 : 0,
 			.timed_out = r->timed_out,
+			.warm = r->warm,
 		};
 		oys_metrics_run(m, &mr);
 	}
