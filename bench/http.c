@@ -1,10 +1,14 @@
 /* bench/http: latency and CPU per request of a whole oys path, for bench/run.
  *
- *   bench/http -n N -p PORT [-m METHOD] [-u PATH] [-b BODY] -- SERVER-CMD...
+ *   bench/http -n N -p PORT [-m METHOD] [-u PATH] [-b BODY] [-r] [-c C] -- SERVER-CMD...
  *       starts SERVER-CMD (e.g. socat ... EXEC:oys-serve) as a child, waits for PORT, sends N
  *       requests one after another, stops the server and reports; the CPU is that of the
  *       server and everything it started (socat, oys-serve, workerd), as the kernel accounts
- *       it to reaped children.
+ *       it to reaped children. A request ends when the server closes the connection, or with
+ *       -r when the response is whole (by its Content-Length: what a client that does not
+ *       wait for the close sees; oys-serve answers before its teardown). With -c C, C clients
+ *       send the N requests at once (each its share, one after another) and the report is
+ *       requests per second over the whole.
  *   bench/http -n N -x -- CMD...
  *       runs CMD N times (e.g. oys-run ID input.json), one after another. */
 #include "../lib/err.h"
@@ -53,6 +57,20 @@ static pid_t spawn(char **argv, int quiet)
 	return pid;
 }
 
+static int stop_at_end; /* -r */
+
+/* Whether buf[0..n) holds a whole response (head and Content-Length bytes of body). */
+static int whole(const char *buf, size_t n)
+{
+	const char *end = memmem(buf, n, "\r\n\r\n", 4);
+	if (end == NULL)
+		return 0;
+	const char *cl = memmem(buf, (size_t)(end - buf), "\r\nContent-Length:", 17);
+	if (cl == NULL)
+		cl = memmem(buf, (size_t)(end - buf), "\r\ncontent-length:", 17);
+	return cl && (size_t)(end + 4 - buf) + strtoul(cl + 17, NULL, 10) <= n;
+}
+
 static int one_request(int port, const char *req, size_t reqlen, int *status)
 {
 	struct oys_err e = {0};
@@ -62,14 +80,18 @@ static int one_request(int port, const char *req, size_t reqlen, int *status)
 	struct timeval tv = {30, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	oys_write_all(fd, req, reqlen);
-	char buf[65536];
+	static char buf[1 << 20];
 	size_t total = 0;
 	ssize_t got;
 	*status = 0;
-	while ((got = read(fd, buf, sizeof buf)) > 0) {
-		if (total == 0 && got >= 12)
-			*status = atoi(buf + 9);
+	while ((got = read(fd, buf + total, total < sizeof buf ? sizeof buf - total : 0)) > 0) {
 		total += (size_t)got;
+		if (total >= 12)
+			*status = atoi(buf + 9);
+		if (stop_at_end && whole(buf, total))
+			break;
+		if (total == sizeof buf)
+			total = 0; /* a body this large is not what is measured here */
 	}
 	close(fd);
 	return total ? 0 : -1;
@@ -77,10 +99,10 @@ static int one_request(int port, const char *req, size_t reqlen, int *status)
 
 int main(int argc, char **argv)
 {
-	int n = 50, port = 0, exec_mode = 0, c;
+	int n = 50, port = 0, exec_mode = 0, clients = 0, c;
 	const char *method = "POST", *path = "/", *body = "";
 	oys_set_progname(argv[0]);
-	while ((c = getopt(argc, argv, "+n:p:m:u:b:x")) != -1) {
+	while ((c = getopt(argc, argv, "+n:p:m:u:b:xrc:")) != -1) {
 		switch (c) {
 		case 'n': n = atoi(optarg); break;
 		case 'p': port = atoi(optarg); break;
@@ -88,6 +110,8 @@ int main(int argc, char **argv)
 		case 'u': path = optarg; break;
 		case 'b': body = optarg; break;
 		case 'x': exec_mode = 1; break;
+		case 'r': stop_at_end = 1; break;
+		case 'c': clients = atoi(optarg); break;
 		default: return OYS_EUSAGE;
 		}
 	}
@@ -129,6 +153,39 @@ int main(int argc, char **argv)
 		if (!ready)
 			oys_die(OYS_EUNAVAIL, "nothing listens on port %d", port);
 		cpu0 = children_cpu_ms();
+		if (clients > 0) {
+			/* C clients at once, each its share of the N requests; requests per second */
+			double t0 = oys_now_ms();
+			pid_t *kids = calloc((size_t)clients, sizeof *kids);
+			for (int k = 0; k < clients; k++) {
+				kids[k] = fork();
+				if (kids[k] == 0) {
+					for (int i = k; i < n; i += clients) {
+						int status = 0;
+						if (one_request(port, req, (size_t)len, &status) < 0 || status != 200)
+							_exit(1);
+					}
+					_exit(0);
+				}
+			}
+			int bad = 0;
+			for (int k = 0; k < clients; k++) {
+				int st;
+				waitpid(kids[k], &st, 0);
+				bad |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+			}
+			double wall = oys_now_ms() - t0;
+			usleep(200000);
+			kill(-pid, SIGTERM);
+			waitpid(pid, NULL, 0);
+			if (bad)
+				oys_die(OYS_ESOFTWARE, "a request failed (status not 200)");
+			printf("n=%d concurrency=%d wall_ms=%.0f rps=%.1f cpu_ms_per_request=%.1f\n", n, clients, wall,
+			       n / (wall / 1000), (children_cpu_ms() - cpu0) / n);
+			free(kids);
+			free(t);
+			return 0;
+		}
 		for (int i = 0; i < n; i++) {
 			int status = 0;
 			double t0 = oys_now_ms();
