@@ -319,10 +319,16 @@ static void hand_over(struct pool *pl, struct slot *s, int i)
 	pl->conns[i] = pl->conns[--pl->nconns];
 }
 
+/* Policies a and b are the same (a policy may be given more than once, for more sandboxes). */
+static int same_policy(const struct pool *pl, int a, int b)
+{
+	return a == b || strcmp(pl->o->policies[a], pl->o->policies[b]) == 0;
+}
+
 static struct slot *ready_slot(struct pool *pl, int policy)
 {
 	for (int k = 0; k < pl->o->count; k++)
-		if (pl->slots[k].state == READY && pl->slots[k].policy == policy)
+		if (pl->slots[k].state == READY && same_policy(pl, pl->slots[k].policy, policy))
 			return &pl->slots[k];
 	return NULL;
 }
@@ -334,7 +340,7 @@ static int may_wait(struct pool *pl, int policy)
 	int coming = 0;
 	for (int k = 0; k < pl->o->count; k++) {
 		const struct slot *s = &pl->slots[k];
-		coming |= s->policy == policy && s->failures == 0 && (s->state != READY);
+		coming |= same_policy(pl, s->policy, policy) && s->failures == 0 && s->state != READY;
 	}
 	int total, busy;
 	return coming && oys_cgroup_pool_count(pl->o->prefix, &total, &busy, NULL) == 0 && busy >= total;
@@ -450,10 +456,14 @@ static void status(struct pool *pl, int fd)
 	unsigned long long mem_sum = 0, mem_min = 0, mem_max = 0;
 	int mem_n = 0;
 	for (size_t p = 0; p < o->npolicies; p++) {
-		int k[4] = {0};
+		int k[4] = {0}, seen = 0;
+		for (size_t q = 0; q < p; q++)
+			seen |= same_policy(pl, (int)q, (int)p);
+		if (seen)
+			continue; /* counted with its first mention */
 		for (int i = 0; i < o->count; i++) {
 			struct slot *s = &pl->slots[i];
-			if (s->policy != (int)p)
+			if (!same_policy(pl, s->policy, (int)p))
 				continue;
 			k[s->state]++;
 			n[s->state]++;
