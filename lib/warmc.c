@@ -31,7 +31,7 @@ static int ctl_connect(struct oys_err *e)
 		close(fd);
 		errno = err;
 		if (err == ENOENT || err == ECONNREFUSED)
-			oys_err_set(e, OYS_EUNAVAIL, "oys-warm is not running (no %s)", sa.sun_path);
+			oys_err_set(e, OYS_EUNAVAIL, "not running (no %s)", sa.sun_path);
 		else
 			oys_err_sys(e, OYS_EUNAVAIL, "oys-warm: cannot connect to %s", sa.sun_path);
 		return -1;
