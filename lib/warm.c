@@ -166,32 +166,33 @@ int oys_warm_run(const struct oys_run_opts *o, const struct oys_warm_fn *fn, str
 	struct oys_header lh[] = {{"Host", "localhost"}, {"X-Oys-Loader", what}, {"Content-Type", "application/octet-stream"}};
 	struct oys_fn_request lq = {"POST", "/", lh, 3, body.data, body.len};
 	struct oys_fn_limits ll = {start_ms, start_ms, LOAD_RESPONSE_MAX, o->abort_fd, o->abort_flag};
+	/* Until the function's request is sent, nothing of the function has run: a sandbox that
+	 * fails here (it died, oys-warm died, the loader refused) hands the run to the cold path.
+	 * Only a client gone or a load that hangs are answered from here. */
 	w.t_spawn_ms = oys_now_ms();
 	int fd = unix_connect(c.socket);
-	if (fd < 0 || oys_fn_exchange(&w, fd, &lq, &ll, &lr, &r->err)) {
-		if ((lost = oys_warm_claim_lost(&c, LOST_WAIT_MS)))
-			goto done;
-		if (fd < 0)
-			oys_err_sys(&r->err, OYS_EOSERR, "warm sandbox: cannot connect to %s", c.socket);
+	if (fd < 0) {
+		lost = 1;
+		goto done;
+	}
+	if (oys_fn_exchange(&w, fd, &lq, &ll, &lr, &r->err)) {
 		fail(r, OYS_EOSERR, "internal", "start", 500);
 		goto done;
 	}
+	if (lr.outcome == OYS_FN_ABORTED) {
+		oys_err_set(&r->err, OYS_EIO, "request aborted: the client is gone");
+		fail(r, OYS_EIO, "client_gone", "start", 499);
+		goto done;
+	}
+	if (lr.outcome == OYS_FN_TIMEOUT || lr.outcome == OYS_FN_START_TIMEOUT) {
+		r->timed_out = 1;
+		oys_err_set(&r->err, OYS_ETEMPFAIL, "warm sandbox did not take the function within %.0f s",
+		            start_ms / 1000.0);
+		fail(r, OYS_ETEMPFAIL, "start_timeout", "start", 504);
+		goto done;
+	}
 	if (lr.outcome != OYS_FN_OK || lr.status != 204) {
-		if (lr.outcome == OYS_FN_ABORTED) {
-			oys_err_set(&r->err, OYS_EIO, "request aborted: the client is gone");
-			fail(r, OYS_EIO, "client_gone", "start", 499);
-		} else if ((lost = lr.head.len == 0 && oys_warm_claim_lost(&c, LOST_WAIT_MS))) {
-			goto done;
-		} else if (lr.outcome == OYS_FN_TIMEOUT || lr.outcome == OYS_FN_START_TIMEOUT) {
-			r->timed_out = 1;
-			oys_err_set(&r->err, OYS_ETEMPFAIL, "warm sandbox did not take the function within %.0f s",
-			            start_ms / 1000.0);
-			fail(r, OYS_ETEMPFAIL, "start_timeout", "start", 504);
-		} else {
-			oys_err_set(&r->err, OYS_ESOFTWARE, "warm sandbox refused the function: %d %.*s", lr.status,
-			            (int)(lr.body.len > 200 ? 200 : lr.body.len), lr.body.data ? lr.body.data : "");
-			fail(r, OYS_ESOFTWARE, "internal", "start", 500);
-		}
+		lost = 1;
 		goto done;
 	}
 	r->t.start = oys_now_ms() - t_claimed;
@@ -200,17 +201,16 @@ int oys_warm_run(const struct oys_run_opts *o, const struct oys_warm_fn *fn, str
 	struct oys_fn_limits lim = {start_ms, exec_ms, max_response, o->abort_fd, o->abort_flag};
 	w.t_spawn_ms = oys_now_ms();
 	fd = unix_connect(c.socket);
-	if (fd < 0 || oys_fn_exchange(&w, fd, &o->req, &lim, &r->resp, &r->err)) {
-		if ((lost = oys_warm_claim_lost(&c, LOST_WAIT_MS)))
-			goto done;
-		if (fd < 0)
-			oys_err_sys(&r->err, OYS_EOSERR, "warm sandbox: cannot connect to %s", c.socket);
+	if (fd < 0) {
+		lost = 1; /* the request was not sent */
+		goto done;
+	}
+	if (oys_fn_exchange(&w, fd, &o->req, &lim, &r->resp, &r->err)) {
 		fail(r, OYS_EOSERR, "internal", "execute", 500);
 		goto done;
 	}
 	loader_answer(&r->resp, token, &w);
-	if ((r->resp.outcome == OYS_FN_DIED || r->resp.outcome == OYS_FN_START_FAILED) && r->resp.head.len == 0 &&
-	    (lost = oys_warm_claim_lost(&c, LOST_WAIT_MS)))
+	if (r->resp.outcome == OYS_FN_DIED && r->resp.head.len == 0 && (lost = oys_warm_claim_lost(&c, LOST_WAIT_MS)))
 		goto done; /* oys-warm died, and the sandbox with it, before a byte of the answer */
 	r->t.exec = r->resp.t_exec_ms;
 	*t_done = oys_now_ms();

@@ -122,8 +122,9 @@ enum { OYS_WARM_COLD = 0, OYS_WARM_DONE = 1 };
  * called once. Returns OYS_WARM_DONE then, and *t_done (when the response was complete, for
  * the teardown's time). Returns OYS_WARM_COLD with r untouched when the cold path must run it:
  * oys-warm is not running or has nothing for this policy and these limits, the run is traced
- * or kept (--trace, --keep show the cold steps), or oys-warm died under the request before a
- * byte of the answer came (the one retry). */
+ * or kept (--trace, --keep show the cold steps), the sandbox failed before the function's
+ * request was sent (nothing of the function ran), or oys-warm died under the request before a
+ * byte of the answer came (the one retry: the sandbox died with it). */
 int oys_warm_run(const struct oys_run_opts *o, const struct oys_warm_fn *fn, struct oys_run_result *r,
                  double *t_done);
 

@@ -325,11 +325,21 @@ static int same_policy(const struct pool *pl, int a, int b)
 	return a == b || strcmp(pl->o->policies[a], pl->o->policies[b]) == 0;
 }
 
+static void failed(struct pool *pl, struct slot *s, const char *why);
+
+/* A ready sandbox of the policy whose workerd is still there (one that died since the last
+ * look is started again, not handed out). */
 static struct slot *ready_slot(struct pool *pl, int policy)
 {
-	for (int k = 0; k < pl->o->count; k++)
-		if (pl->slots[k].state == READY && same_policy(pl, pl->slots[k].policy, policy))
-			return &pl->slots[k];
+	for (int k = 0; k < pl->o->count; k++) {
+		struct slot *s = &pl->slots[k];
+		if (s->state != READY || !same_policy(pl, s->policy, policy))
+			continue;
+		struct pollfd p = {s->w.pidfd, POLLIN, 0};
+		if (poll(&p, 1, 0) == 0)
+			return s;
+		failed(pl, s, "workerd exited while ready");
+	}
 	return NULL;
 }
 
