@@ -160,28 +160,28 @@ int main(int argc, char **argv)
 			for (int k = 0; k < clients; k++) {
 				kids[k] = fork();
 				if (kids[k] == 0) {
+					int failed = 0;
 					for (int i = k; i < n; i += clients) {
 						int status = 0;
-						if (one_request(port, req, (size_t)len, &status) < 0 || status != 200)
-							_exit(1);
+						failed += one_request(port, req, (size_t)len, &status) < 0 || status != 200;
 					}
-					_exit(0);
+					_exit(failed > 255 ? 255 : failed);
 				}
 			}
-			int bad = 0;
+			int failed = 0;
 			for (int k = 0; k < clients; k++) {
 				int st;
 				waitpid(kids[k], &st, 0);
-				bad |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+				failed += WIFEXITED(st) ? WEXITSTATUS(st) : n;
 			}
 			double wall = oys_now_ms() - t0;
 			usleep(200000);
 			kill(-pid, SIGTERM);
 			waitpid(pid, NULL, 0);
-			if (bad)
-				oys_die(OYS_ESOFTWARE, "a request failed (status not 200)");
-			printf("n=%d concurrency=%d wall_ms=%.0f rps=%.1f cpu_ms_per_request=%.1f\n", n, clients, wall,
-			       n / (wall / 1000), (children_cpu_ms() - cpu0) / n);
+			/* answers other than 200 (a 429 from a pool that could not keep up) are counted,
+			 * not served: rps counts the 200s */
+			printf("n=%d concurrency=%d wall_ms=%.0f rps=%.1f failed=%d cpu_ms_per_request=%.1f\n", n, clients,
+			       wall, (n - failed) / (wall / 1000), failed, (children_cpu_ms() - cpu0) / n);
 			free(kids);
 			free(t);
 			return 0;

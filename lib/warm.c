@@ -134,8 +134,7 @@ int oys_warm_run(const struct oys_run_opts *o, const struct oys_warm_fn *fn, str
 	size_t max_response = o->max_response > 0 ? o->max_response : OYS_DEFAULT_MAX_RESPONSE;
 	double t = oys_now_ms();
 	struct oys_warm_claim c;
-	if (oys_warm_claim(fn->prefix, fn->outbound, &o->limits, OYS_WARM_CLAIM_WAIT_MS,
-	                   2 * start_ms + exec_ms + 10000, &c, NULL))
+	if (oys_warm_claim(fn->prefix, fn->outbound, &o->limits, start_ms, 2 * start_ms + exec_ms + 10000, &c, NULL))
 		return OYS_WARM_COLD;
 	struct oys_cgroup cg;
 	if (oys_cgroup_open_pool(fn->prefix, c.cgroup, &cg, NULL) || oys_cgroup_reset(&cg, NULL)) {

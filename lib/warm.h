@@ -21,7 +21,9 @@
  *       a sandbox of pool PREFIX with these limits (0: the pool's; they must be oys-warm's) and
  *       this outbound policy. When none is ready, the claim waits up to WAIT_MS for one that
  *       is starting or busy, but only while the pool has no free cgroup (a cold start can
- *       run otherwise, and is not slower than waiting).
+ *       run otherwise, and is not slower than waiting). A request waits as long as it lets a
+ *       cold workerd take to start (its start timeout): with oys-warm holding the pool, a
+ *       sandbox that is starting is the one it would otherwise wait for.
  *     -> "ok CGROUP PID SOCKET_PATH", with two descriptors (SCM_RIGHTS): a pidfd of the
  *        sandbox's workerd and the read end of its stdout+stderr pipe. From then on the
  *        connection is the claim: when it closes (the request is done, or its process died) or
@@ -41,9 +43,6 @@
 #include "err.h"
 #include "json.h"
 
-/* How long a request waits for a sandbox that is starting, when the pool has no free cgroup:
- * as long as oys-serve waits for a free cgroup (serve.c). */
-#define OYS_WARM_CLAIM_WAIT_MS 1000
 /* After SIGTERM, how long busy sandboxes may finish their requests before they are killed. */
 #define OYS_WARM_STOP_GRACE_MS 5000
 

@@ -8,7 +8,11 @@
  *     ^                 |  (exit, timeout)           | (exit)           | (claim closed, TTL)
  *     +------- teardown: workerd killed and reaped, cgroup emptied and released, files gone
  *
- * and EMPTY starts again at once after a claim, after a delay after a failed start. */
+ * and EMPTY starts again at once after a claim, after a delay after a failed start.
+ *
+ * A sandbox starts at a lower CPU priority (nice +10) than the requests: under load, a running
+ * function gets the CPU before a replacement's start. Claimed, its threads get oys-warm's
+ * own priority back. */
 #include "warm.h"
 #include "capnp.h"
 #include "file.h"
@@ -21,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,6 +37,7 @@
 #define RESERVE_RETRY_MS 50     /* no free cgroup for a sandbox: look again this soon */
 #define FAIL_DELAY_MS 1000      /* after a failed start; doubled for each failure in a row */
 #define FAIL_DELAY_MAX_MS 30000
+#define START_NICE 10           /* added to a starting sandbox's priority */
 #define PROBE "GET /oys-ready HTTP/1.1\r\nHost: localhost\r\nX-Oys-Loader: ready\r\nConnection: close\r\n\r\n"
 
 enum state { EMPTY, STARTING, READY, BUSY };
@@ -74,6 +81,8 @@ struct pool {
 	double stop_deadline;
 	unsigned long long served, failures;
 	int reserve_blocked;        /* logged once until a reservation succeeds again */
+	int nice;                   /* oys-warm's own priority, which claimed sandboxes get */
+	int can_nice;               /* root: may give it back after a start */
 };
 
 /* ---- events ---- */
@@ -213,7 +222,12 @@ static void start(struct pool *pl, struct slot *s)
 	if (oys_capnp_render_loader(&c, &config, &e) || oys_write_new(path, config.data, config.len, 0600, &e))
 		goto fail;
 	static const char *const extra[] = {"--experimental", NULL};
-	if (oys_workerd_spawn_fd(o->workerd, path, &s->cg, lfd, extra, &s->w, &e))
+	/* The child inherits the priority it is forked with; oys-warm takes its own back at once. */
+	int niced = pl->can_nice && setpriority(PRIO_PROCESS, 0, pl->nice + START_NICE) == 0;
+	int rc = oys_workerd_spawn_fd(o->workerd, path, &s->cg, lfd, extra, &s->w, &e);
+	if (niced && setpriority(PRIO_PROCESS, 0, pl->nice) < 0)
+		pl->can_nice = 0;
+	if (rc)
 		goto fail;
 	close_fd(&lfd); /* workerd has it */
 	if ((s->probe = unix_connect(s->sock)) < 0) {
@@ -269,6 +283,23 @@ static void probe_io(struct pool *pl, struct slot *s, short revents)
 		s->ready_memory = st.memory_current;
 }
 
+/* Every thread of process pid to priority prio. */
+static void renice(pid_t pid, int prio)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		long tid = strtol(de->d_name, NULL, 10);
+		if (tid > 0)
+			setpriority(PRIO_PROCESS, (id_t)tid, prio);
+	}
+	closedir(d);
+}
+
 /* ---- control connections ---- */
 
 static int reply(int fd, const char *msg, const int *fds, int nfds)
@@ -305,6 +336,8 @@ static void hand_over(struct pool *pl, struct slot *s, int i)
 	struct conn *c = &pl->conns[i];
 	char msg[PATH_MAX];
 	snprintf(msg, sizeof msg, "ok %s %ld %s", s->cg.name, (long)s->w.pid, s->sock);
+	if (pl->can_nice)
+		renice(s->w.pid, pl->nice); /* a request runs there now */
 	int fds[2] = {s->w.pidfd, s->w.outfd};
 	if (reply(c->fd, msg, fds, 2) < 0) {
 		drop_conn(pl, i); /* the claimer is gone: the sandbox stays ready */
@@ -554,6 +587,9 @@ static int setup(struct pool *pl, struct oys_err *e)
 	pl->sigfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (pl->sigfd < 0)
 		return oys_err_sys(e, OYS_EOSERR, "signalfd");
+	errno = 0;
+	pl->nice = getpriority(PRIO_PROCESS, 0);
+	pl->can_nice = errno == 0 && geteuid() == 0 && pl->nice + START_NICE <= 19;
 	return 0;
 }
 
