@@ -163,7 +163,11 @@ int main(int argc, char **argv)
 					int failed = 0;
 					for (int i = k; i < n; i += clients) {
 						int status = 0;
-						failed += one_request(port, req, (size_t)len, &status) < 0 || status != 200;
+						if (one_request(port, req, (size_t)len, &status) < 0 || status != 200) {
+							failed++;
+							fprintf(stderr, "http: request %d: %s %d\n", i + 1,
+							        status ? "status" : "no answer", status);
+						}
 					}
 					_exit(failed > 255 ? 255 : failed);
 				}
