@@ -54,6 +54,11 @@ last_line() {
 	grep '"event":"request"' "$T/serve.log" | grep -v '"path":"/status"' | tail -1
 }
 
+last_fn_line() {
+	wait_for 10 grep -q '"path":"/fn/' "$T/serve.log"
+	grep '"event":"request"' "$T/serve.log" | grep '"path":"/fn/' | tail -1
+}
+
 warm_lines() {
 	grep '"event":"request"' "$T/serve.log" | grep -c '"warm":true' || true
 }
@@ -299,6 +304,32 @@ answer() {
 	# the next run sweeps the dead one's request files, in a sandbox of its own
 	run -0 oys-run --code "$EXAMPLES/factors.js" --json - <<<'{"num": 6}'
 	[ "$(jq .warm <<<"$output")" = true ]
+	warm_stop
+	assert_no_warm
+}
+
+@test "warm outbound: none has no network at all; public still refuses loopback, and the sink sees nothing" {
+	id=$(put_fn "$FIXTURES/js/outbound.js")
+	start_sink
+	warm_start 1
+	serve_start
+	call GET "/fn/$id/?u=http://127.0.0.1:$SINK_PORT/"
+	[ "$status_code" = 502 ]
+	[[ $body == "refused: This worker is not permitted to access the internet"* ]]
+	[ "$(last_fn_line | jq .warm)" = true ]
+	warm_stop
+	warm_start 1 --outbound public
+	serve_start OYS_OUTBOUND=public
+	local u
+	for u in "127.0.0.1:$SINK_PORT" "[::1]:$SINK_PORT" "localhost:$SINK_PORT" "169.254.169.254"; do
+		call GET "/fn/$id/?u=http://$u/"
+		[ "$status_code" = 502 ] || { echo "reached $u: $body"; return 1; }
+		[[ $body == "refused: "* ]]
+		[ "$(last_fn_line | jq .warm)" = true ]
+		wait_for 20 warm_ready 1
+	done
+	grep -q "connecting to 127.0.0.1:$SINK_PORT is not allowed" "$T/serve.log"
+	! grep -q 'accepting connection' "$T/sink.log"
 	warm_stop
 	assert_no_warm
 }
