@@ -358,8 +358,6 @@ static int same_policy(const struct pool *pl, int a, int b)
 	return a == b || strcmp(pl->o->policies[a], pl->o->policies[b]) == 0;
 }
 
-static void failed(struct pool *pl, struct slot *s, const char *why);
-
 /* A ready sandbox of the policy whose workerd is still there (one that died since the last
  * look is started again, not handed out). */
 static struct slot *ready_slot(struct pool *pl, int policy)
