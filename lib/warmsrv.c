@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -112,6 +113,10 @@ static void teardown(struct slot *s)
 	s->w = (struct oys_workerd){.pid = -1, .pidfd = -1, .outfd = -1, .lfd = -1, .status = -1};
 	if (s->cg.lockfd >= 0) {
 		oys_cgroup_kill(&s->cg, NULL);
+		/* Unlocked before it is closed: another sandbox's child, between its fork and its
+		 * close_range(), holds a copy of this descriptor, and closing ours alone would leave
+		 * the cgroup locked until that child execs. */
+		flock(s->cg.lockfd, LOCK_UN);
 		oys_cgroup_release(&s->cg);
 	}
 	memset(&s->cg, 0, sizeof s->cg);
