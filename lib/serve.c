@@ -225,9 +225,7 @@ static void wait_for_sandbox(struct ctx *c)
 	int total, busy;
 	if (oys_cgroup_pool_count(prefix, &total, &busy, NULL) || total <= 0 || busy < total)
 		return; /* free, or no pool (oys_run() says so) */
-	struct oys_warm_counts w;
-	oys_warm_counts(&w);
-	if (w.running)
+	if (oys_warm_running())
 		return; /* oys-warm holds the pool: a claim waits for its next sandbox itself */
 	double t0 = oys_now_ms(), now = t0;
 	int got = 0;

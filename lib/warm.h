@@ -89,6 +89,9 @@ int oys_warm_claim_lost(const struct oys_warm_claim *c, int ms);
 /* Ends the claim: closes every descriptor left in c (oys-warm then kills the sandbox). */
 void oys_warm_claim_end(struct oys_warm_claim *c);
 
+/* Whether an oys-warm answers on this runtime directory (a connection, nothing asked). */
+int oys_warm_running(void);
+
 /* oys-warm's status (JSON object). OYS_EUNAVAIL when it is not running. */
 int oys_warm_status(jv *out, struct oys_err *e);
 

@@ -148,6 +148,15 @@ void oys_warm_claim_end(struct oys_warm_claim *c)
 		}
 }
 
+int oys_warm_running(void)
+{
+	int fd = ctl_connect(NULL);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
 int oys_warm_status(jv *out, struct oys_err *e)
 {
 	int fd = ctl_connect(e);
