@@ -118,8 +118,8 @@ int oys_cgroup_setup(const char *prefix, int count, const struct oys_cgroup_limi
 /* Removes the pool; refuses (OYS_EUNAVAIL) while a cgroup holds tasks, unless force. */
 int oys_cgroup_teardown(const char *prefix, int force, struct oys_err *e);
 
-/* ---- named cgroups and holders, for the command line (lib/cgrouphold.c; only oys-cgroup
- * links it) */
+/* ---- named cgroups and holders, for the command line (lib/cgrouphold.c; oys-cgroup links
+ * it, and oys-run and oys-serve for oys_cgroup_open_pool: a warm sandbox's cgroup) */
 
 /* Opens the cgroup name of a pool without reserving it (for exec, stat, release). Only
  * PREFIX<index> of the pool is accepted (so a typo cannot reach a cgroup that is not the
