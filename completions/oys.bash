@@ -22,4 +22,4 @@ _oys_complete() {
 	esac
 }
 
-complete -F _oys_complete oys-attest oys-capnp oys-cgroup oys-fetch oys-port oys-run oys-serve oys-sign oys-store
+complete -F _oys_complete oys-attest oys-capnp oys-cgroup oys-fetch oys-port oys-run oys-serve oys-sign oys-store oys-warm

@@ -679,3 +679,57 @@ out:
 	free(paths);
 	return rc;
 }
+
+/* ---- the loader of a warm sandbox ---- */
+
+int oys_capnp_render_loader(const struct oys_capnp *c, struct oys_buf *out, struct oys_err *e)
+{
+	static const char *const keys[] = {"LOADER", "GLUE", "SW_SHIM", "SOCKET", "NETWORK", "OUTBOUND_BINDING"};
+	static const char *const files[] = {"warm-loader.js", "wasm-glue.js", "warm-sw.js"};
+	enum { NKEYS = sizeof keys / sizeof *keys };
+	struct oys_buf v[NKEYS], *vals[NKEYS], tpl = OYS_BUF_INIT;
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	int rc = 0;
+	for (size_t i = 0; i < NKEYS; i++) {
+		v[i] = (struct oys_buf)OYS_BUF_INIT;
+		vals[i] = &v[i];
+	}
+	if (c->template_dir)
+		snprintf(dir, sizeof dir, "%s", c->template_dir);
+	else if ((rc = oys_share_path("templates", dir, sizeof dir, e)))
+		return rc;
+	for (size_t i = 0; i < 3 && rc == 0; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		rc = embed_path(&v[i], c->config_dir, path, "template", e);
+	}
+	const char *name = c->socket ? c->socket : "http";
+	if (rc == 0 && !valid_name(name, 64))
+		rc = oys_err_set(e, OYS_EUSAGE, "socket name '%s': use letters, digits, '-' and '_'", name);
+	/* the same network rules as a cold config's: the always-denied ranges and this host's own
+	 * addresses stay out of reach whatever the policy allows */
+	struct host_addrs hosts = {0};
+	if (rc == 0 && c->outbound && strcmp(c->outbound, "none") != 0)
+		rc = host_addrs_read(&hosts, e);
+	if (rc == 0)
+		rc = oys_outbound_check(c->outbound, &hosts, e);
+	if (rc == 0) {
+		oys_buf_printf(&v[3], "(name = \"%s\", http = (), service = \"loader\")", name);
+		render_network(&v[4], c->outbound, &hosts);
+		/* policy none: no binding at all, so the function's outbound is null */
+		if (c->outbound && strcmp(c->outbound, "none") != 0)
+			oys_buf_puts(&v[5], "(name = \"OUTBOUND\", service = \"outbound\"),");
+		snprintf(path, sizeof path, "%s/warm-loader.capnp", dir);
+		if ((rc = oys_read_file(path, 1 << 20, &tpl, e))) {
+			oys_err_wrap(e, "template");
+			rc = OYS_ECONFIG;
+			if (e)
+				e->code = rc;
+		}
+	}
+	if (rc == 0)
+		rc = substitute(tpl.data, "warm-loader.capnp", keys, vals, NKEYS, out, e);
+	for (size_t i = 0; i < NKEYS; i++)
+		oys_buf_free(&v[i]);
+	oys_buf_free(&tpl);
+	return rc;
+}

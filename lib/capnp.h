@@ -72,6 +72,11 @@ struct oys_bundle;
 int oys_capnp_render_bundle(const struct oys_capnp *c, const struct oys_bundle *b, struct oys_buf *out,
                             struct oys_err *e);
 
+/* The config of a warm sandbox (oys-warm): workerd serving the platform loader
+ * (share/templates/warm-loader.capnp) on the named socket c->socket, with c->outbound as the
+ * network its function gets. Uses config_dir, socket, outbound and template_dir of c. */
+int oys_capnp_render_loader(const struct oys_capnp *c, struct oys_buf *out, struct oys_err *e);
+
 /* A function's compatibility flag: a flag name, and neither "experimental" nor "unsafe*"
  * (functions never get experimental or unsafe features). 0 or OYS_EUSAGE. */
 int oys_capnp_flag_check(const char *flag, struct oys_err *e);

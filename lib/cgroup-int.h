@@ -1,7 +1,7 @@
 /* cgroup-int.h: what the cgroup files share, and nothing else includes. cgroup.c has the
  * hot path and what it stands on (the hierarchy, the kernel's files), cgrouplock.c the lock
- * files; cgrouphold.c (named cgroups for the command line) and cgroupadm.c (setup and
- * teardown through libcgroup) are linked by oys-cgroup only. */
+ * files; cgrouphold.c (named cgroups for the command line, and a warm sandbox's for oys-run
+ * and oys-serve) and cgroupadm.c (setup and teardown through libcgroup, oys-cgroup only). */
 #ifndef OYS_CGROUP_INT_H
 #define OYS_CGROUP_INT_H
 

@@ -142,8 +142,8 @@ int oys_cgroup_teardown(const char *prefix, int force, struct oys_err *e);
  * moves). Returns 0 or an error. */
 int oys_cgroup_favor_dynmods(int *on, struct oys_err *e);
 
-/* ---- named cgroups and holders, for the command line (lib/cgrouphold.c; only oys-cgroup
- * links it) */
+/* ---- named cgroups and holders, for the command line (lib/cgrouphold.c; oys-cgroup links
+ * it, and oys-run and oys-serve for oys_cgroup_open_pool: a warm sandbox's cgroup) */
 
 /* Opens the cgroup name of a pool without reserving it (for exec, stat, release). Only
  * PREFIX<index> of the pool is accepted (so a typo cannot reach a cgroup that is not the

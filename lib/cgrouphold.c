@@ -1,6 +1,7 @@
 /* cgrouphold.c: a pool's cgroups by name, for the command line (oys-cgroup list, stat,
  * reserve, exec, release): opening a member, and the holders that keep a reservation after
- * oys-cgroup has exited. Only oys-cgroup links it. */
+ * oys-cgroup has exited. oys-cgroup links it, and oys-run and oys-serve for
+ * oys_cgroup_open_pool() (a warm sandbox's cgroup, which oys-warm holds, warm.c). */
 #include "cgroup-int.h"
 #include "file.h"
 

@@ -47,7 +47,7 @@ static const uint64_t mem_buckets[OYS_METRICS_MEM_BUCKETS - 1] = {
 	16 * MIB, 32 * MIB, 64 * MIB, 128 * MIB, 256 * MIB, 512 * MIB, 1024 * MIB, 2048 * MIB,
 };
 
-#define MAGIC 0x344d5254454d594fULL /* "OYMETRM4" */
+#define MAGIC 0x354d5254454d594fULL /* "OYMETRM5" */
 
 /* The shared layout. Change MAGIC whenever it changes: a file of another layout is reset. */
 struct shm {
@@ -60,6 +60,7 @@ struct shm {
 	uint64_t latency_count[OYS_EP_COUNT];
 	uint64_t stage_us[OYS_STAGE_COUNT];
 	uint64_t runs;
+	uint64_t runs_warm;
 	uint64_t cpu_ns;
 	uint64_t memory[OYS_METRICS_MEM_BUCKETS];
 	uint64_t memory_sum;
@@ -188,6 +189,7 @@ void oys_metrics_run(struct oys_metrics *m, const struct oys_metrics_run *r)
 	if (!r->started)
 		return;
 	add(&s->runs, 1);
+	add(&s->runs_warm, r->warm ? 1 : 0);
 	add(&s->cpu_ns, r->cpu_ns);
 	size_t b = 0;
 	while (b < OYS_METRICS_MEM_BUCKETS - 1 && r->memory_peak > mem_buckets[b])
@@ -276,6 +278,12 @@ int oys_metrics_render(struct oys_metrics *m, const struct oys_metrics_gauges *g
 		oys_buf_printf(b, "oys_stage_seconds_total{stage=\"%s\"} %.6f\n", oys_stage_name(i),
 		               (double)get(&s->stage_us[i]) / 1e6);
 	counter(b, "oys_runs_total", "Functions started in a sandbox.", get(&s->runs));
+	head(b, "oys_runs_start_total", "counter",
+	     "Functions started in a sandbox, by how: cold (workerd started for the request) or warm (in a "
+	     "sandbox oys-warm started before it).");
+	oys_buf_printf(b, "oys_runs_start_total{start=\"cold\"} %llu\n",
+	               (unsigned long long)(get(&s->runs) - get(&s->runs_warm)));
+	oys_buf_printf(b, "oys_runs_start_total{start=\"warm\"} %llu\n", (unsigned long long)get(&s->runs_warm));
 	head(b, "oys_function_cpu_seconds_total", "counter", "CPU time of functions, as their cgroups counted it.");
 	oys_buf_printf(b, "oys_function_cpu_seconds_total %.6f\n", (double)get(&s->cpu_ns) / 1e9);
 
@@ -314,6 +322,12 @@ int oys_metrics_render(struct oys_metrics *m, const struct oys_metrics_gauges *g
 		if (g->pool_total >= 0) {
 			oys_buf_printf(b, "oys_sandboxes{state=\"running\"} %d\n", g->pool_busy);
 			oys_buf_printf(b, "oys_sandboxes{state=\"free\"} %d\n", g->pool_total - g->pool_busy);
+		}
+		if (g->warm_running) {
+			head(b, "oys_warm_sandboxes", "gauge", "Sandboxes of oys-warm, by state; none without oys-warm.");
+			oys_buf_printf(b, "oys_warm_sandboxes{state=\"ready\"} %d\n", g->warm_ready);
+			oys_buf_printf(b, "oys_warm_sandboxes{state=\"busy\"} %d\n", g->warm_busy);
+			oys_buf_printf(b, "oys_warm_sandboxes{state=\"starting\"} %d\n", g->warm_starting);
 		}
 		head(b, "oys_draining", "gauge", "1 while this host is draining (takes no new requests).");
 		oys_buf_printf(b, "oys_draining %d\n", g->draining ? 1 : 0);

@@ -50,6 +50,7 @@ struct oys_metrics_run {
 	uint64_t memory_peak;             /* bytes */
 	unsigned oom_kills;               /* OOM kills the kernel counted in its cgroup */
 	int timed_out;                    /* stopped at the execution timeout */
+	int warm;                         /* in a sandbox oys-warm had started (else cold) */
 };
 void oys_metrics_run(struct oys_metrics *m, const struct oys_metrics_run *r);
 
@@ -60,6 +61,8 @@ void oys_metrics_sandbox_wait(struct oys_metrics *m, double seconds, int got);
 struct oys_metrics_gauges {
 	int pool_total, pool_busy;  /* pool_total -1: no pool */
 	int draining;
+	int warm_running;           /* oys-warm answered: its sandboxes by state */
+	int warm_ready, warm_busy, warm_starting;
 };
 
 /* The Prometheus text exposition (format 0.0.4) of everything. */

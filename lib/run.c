@@ -7,6 +7,7 @@
 #include "opt.h"
 #include "paths.h"
 #include "sandbox.h"
+#include "warm.h"
 #include "workerd.h"
 
 #include <limits.h>
@@ -163,6 +164,11 @@ static void classify(struct oys_run_result *r, const struct oys_workerd *w, size
 		rs->status = 0;
 		return;
 	}
+}
+
+void oys_run_classify(struct oys_run_result *r, const struct oys_workerd *w, size_t max_response)
+{
+	classify(r, w, max_response);
 }
 
 /* One run's state, handed from step to step. */
@@ -343,6 +349,18 @@ static int step_config(struct run *x)
 		trace(&x->tr, "config", r->t.config, a, NULL);
 	}
 	return 0;
+}
+
+/* 5-8 in a sandbox oys-warm started before the request, when it has one for this policy and
+ * these limits (warm.h); 1 when the request ran there and is answered, 0 to start cold. */
+static int step_warm(struct run *x)
+{
+	struct oys_run_result *r = x->r;
+	struct oys_warm_fn wf = {&r->bundle, &r->settings, x->kind, x->prefix, x->outbound, &x->limits, &x->lim, x->t0};
+	if (oys_warm_run(x->o, &wf, r, &x->t_done) != OYS_WARM_DONE)
+		return 0;
+	x->answered = 1; /* oys_warm_run() answered */
+	return 1;
 }
 
 /* 7: a cgroup of the pool. When every one is busy, wait for one up to o->sandbox_wait_ms (a
@@ -549,8 +567,8 @@ int oys_run(const struct oys_run_opts *o, struct oys_run_result *r)
 	if (x.workerd == NULL) {
 		oys_err_set(&r->err, OYS_ECONFIG, "no workerd given and none installed with oys (set OYS_WORKERD)");
 		fail(r, OYS_ECONFIG, "config", "config", 500);
-	} else if (step_dir(&x) == 0 && step_fetch(&x) == 0 && step_config(&x) == 0 && step_cgroup(&x) == 0 &&
-	           step_sandbox(&x) == 0 && step_exchange(&x) == 0 && o->trace) {
+	} else if (step_dir(&x) == 0 && step_fetch(&x) == 0 && !step_warm(&x) && step_config(&x) == 0 &&
+	           step_cgroup(&x) == 0 && step_sandbox(&x) == 0 && step_exchange(&x) == 0 && o->trace) {
 		trace_exchange(&x);
 	}
 	teardown(&x);
@@ -625,6 +643,7 @@ jv oys_run_stats_json(jv o, const struct oys_run_result *r)
 	o = oys_json_set_str(o, "cgroup", r->cgroup[0] ? r->cgroup : NULL);
 	o = oys_json_set_num(o, "memory_peak", (double)r->stat.memory_peak);
 	o = oys_json_set_num(o, "cpu_ms", (double)r->stat.cpu_usage_ns / 1e6);
+	o = jv_object_set(o, jv_string("warm"), jv_bool(r->warm));
 	o = jv_object_set(o, jv_string("oom_kill"), jv_bool(r->oom_killed));
 	if (r->sandbox_wait_ms >= 0)
 		o = oys_json_set_num(o, "sandbox_wait_ms", r->sandbox_wait_ms);

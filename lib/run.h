@@ -132,6 +132,7 @@ struct oys_run_result {
 	int oom_killed;
 	double sandbox_wait_ms;       /* how long it waited for a free cgroup; -1: it did not wait */
 	int sandbox_wait_got;         /* and whether the wait ended with one */
+	int warm;                     /* run in a pre-started sandbox of oys-warm (warm.h) */
 	struct oys_buf trace;         /* with opts.trace: the steps as commands, one per line */
 	struct oys_run_settings settings;
 	/* The function as fetched and read (settings point into them): the bytes, and the
@@ -144,9 +145,13 @@ struct oys_run_result {
 int oys_run(const struct oys_run_opts *o, struct oys_run_result *r);
 void oys_run_result_free(struct oys_run_result *r);
 
+/* Turns what came back from workerd w (r->resp, w's console and exit, r->stat) into the
+ * result's error, stage and status: the one classification of both paths (warm.c's too). */
+void oys_run_classify(struct oys_run_result *r, const struct oys_workerd *w, size_t max_response);
+
 /* Adds to o what every report of a run carries: "ms" (each stage, teardown, total), "cgroup",
- * "memory_peak", "cpu_ms", "oom_kill", "timeout", and "settings" (those applied, the names of
- * env entries but never their values, and in "own" those the function set itself). */
+ * "memory_peak", "cpu_ms", "oom_kill", "timeout", "warm", and "settings" (those applied, the
+ * names of env entries but never their values, and in "own" those the function set itself). */
 jv oys_run_stats_json(jv o, const struct oys_run_result *r);
 
 /* The result as JSON (status, headers, body or body_base64, timings, memory, error, console). */

@@ -6,6 +6,7 @@
 #include "opt.h"
 #include "sign.h"
 #include "store.h"
+#include "warm.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -265,12 +266,19 @@ static int admin_allowed(struct ctx *c)
 	return peer_is_local(c->peer, c->peer_ip, c->o->trust_no_peer);
 }
 
-static void pool_counts(const struct oys_serve_opts *o, int *total, int *busy)
+/* The pool's cgroups and those running a request: a cgroup an idle sandbox of oys-warm holds
+ * (ready or starting, warm.h) is capacity, not a running request. */
+static void pool_counts(const struct oys_serve_opts *o, int *total, int *busy, struct oys_warm_counts *w)
 {
+	oys_warm_counts(w);
 	if (oys_cgroup_pool_count(oys_cgroup_prefix(o->run.cgroup_prefix), total, busy, NULL)) {
 		*total = -1;
 		*busy = 0;
+		return;
 	}
+	*busy -= w->ready + w->starting;
+	if (*busy < 0)
+		*busy = 0;
 }
 
 static int method_not_allowed(struct ctx *c, const char *allow)
@@ -482,7 +490,8 @@ static int route(struct ctx *c)
 		if (strcmp(m, "GET") != 0)
 			return method_not_allowed(c, "GET");
 		int total, busy;
-		pool_counts(c->o, &total, &busy);
+		struct oys_warm_counts w;
+		pool_counts(c->o, &total, &busy, &w);
 		jv s = jv_object();
 		s = oys_json_set_str(s, "version", OYS_VERSION);
 		s = jv_object_set(s, jv_string("draining"), jv_bool(oys_serve_draining()));
@@ -500,6 +509,13 @@ static int route(struct ctx *c)
 			s = oys_json_set_str(s, "signer", addr);
 			s = oys_json_set_str(s, "public_key", pub);
 		}
+		jv wj = jv_null();
+		if (w.running) {
+			wj = oys_json_set_num(jv_object(), "ready", w.ready);
+			wj = oys_json_set_num(wj, "busy", w.busy);
+			wj = oys_json_set_num(wj, "starting", w.starting);
+		}
+		s = jv_object_set(s, jv_string("warm"), wj);
 		return answer_json(c, 200, s);
 	}
 	if (strcmp(p, "/metrics") == 0) {
@@ -510,8 +526,13 @@ static int route(struct ctx *c)
 		struct oys_err e = {0};
 		if (oys_metrics_open(&mx, &e))
 			return answer_error(c, 500, "internal", e.msg, NULL, NULL, 0);
-		struct oys_metrics_gauges g = {0, 0, oys_serve_draining()};
-		pool_counts(c->o, &g.pool_total, &g.pool_busy);
+		struct oys_metrics_gauges g = {0, 0, oys_serve_draining(), 0, 0, 0, 0};
+		struct oys_warm_counts w;
+		pool_counts(c->o, &g.pool_total, &g.pool_busy, &w);
+		g.warm_running = w.running;
+		g.warm_ready = w.ready;
+		g.warm_busy = w.busy;
+		g.warm_starting = w.starting;
 		oys_metrics_render(mx, &g, &c->body);
 		oys_metrics_close(mx);
 		return answer(c, 200, "text/plain; version=0.0.4", NULL, 0, c->body.data, c->body.len);
@@ -590,6 +611,7 @@ static void count(const struct ctx *c)
 			.memory_peak = r->stat.memory_peak,
 			.oom_kills = r->stat.oom_kills > 0 ? (unsigned)r->stat.oom_kills : r->oom_killed ? 1 : 0,
 			.timed_out = r->timed_out,
+			.warm = r->warm,
 		};
 		oys_metrics_run(m, &mr);
 	}

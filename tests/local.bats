@@ -22,15 +22,17 @@ teardown() {
 	pool_teardown
 }
 
-@test "the supervisord template starts attestation, oys-serve and the agent, and serves" {
+@test "the supervisord template starts attestation, oys-serve, oys-warm and the agent, and serves" {
 	oys-cgroup setup --count 2 >/dev/null
 	id=$(put_fn "$EXAMPLES/factors.js")
 	start_bg "$T/supervisord.out" supervisord -n -c "$ROOT/share/templates/supervisord-local.conf"
 	wait_port "$OYS_PORT"
 	PORT=$OYS_PORT
+	wait_for 30 bash -c '[ "$(oys-warm status --json 2>/dev/null | jq .ready)" = 2 ]'
 	serverless "$id" '{"num": 100}'
 	[ "$status_code" = 200 ]
 	[ "$body" = '{"num":100,"factors":[2,2,5,5]}' ]
+	wait_for 10 grep -q '"warm":true' "$OYS_STATE/oys-serve.log"
 	run -0 socat -T 5 - "TCP:127.0.0.1:$OYS_AGENT_PORT"
 	[ "$output" = "up ready maxconn:2 200%" ]
 	wait_port "$OYS_ATTEST_PORT"
@@ -48,6 +50,7 @@ teardown() {
 	wait_for 10 bash -c "! kill -0 $BG_PID 2>/dev/null"
 	assert_clean
 	! stray_processes | grep -q -e socat -e 'oys-serve'
+	[ ! -e "$OYS_RUNTIME_DIR/warm" ]
 }
 
 @test "share/local/up starts the platform and prints a curl line that works; down stops it" {

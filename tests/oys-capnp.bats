@@ -259,6 +259,17 @@ start_host_sink() {
 	[ "$stderr" = "oys-capnp: --port: '70000' is not a whole number from 1 to 65535 (see oys-capnp --help)" ]
 }
 
+@test "functions get no experimental or unsafe features: those flags are refused" {
+	cp "$EXAMPLES/factors.js" f.js
+	for flag in experimental unsafe_eval unsafe_module; do
+		run -64 --separate-stderr oys-capnp --js f.js --compat-flag "$flag"
+		[ -z "$output" ]
+		[ "$stderr" = "oys-capnp: compatibility flag '$flag' is not allowed: functions get no experimental or unsafe features" ]
+	done
+	run -0 oys-capnp --js f.js --compat-flag nodejs_compat
+	[[ $output == *'compatibilityFlags = [ "nodejs_compat" ]'* ]]
+}
+
 @test "compatibility date and flags reach the config and workerd accepts them" {
 	cp "$EXAMPLES/factors.js" f.js
 	oys-capnp --js f.js --port "$PORT" --compat-date 2024-09-23 --compat-flag nodejs_compat >c.capnp
