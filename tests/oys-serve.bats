@@ -108,7 +108,8 @@ teardown() {
 	serverless "$id" '{"num": 1}'
 	[ "$status_code" = 500 ]
 	[ "$body" = "Internal Server Error" ]
-	line=$(grep '"event":"request"' "$T/serve.log" | tail -1)
+	wait_logged 1
+	line=$(last_logged)
 	[[ $(jq -r .console <<<"$line") == *'Uncaught Error: input rejected: {"num":1}'*'at check (worker.js:3:'* ]]
 	assert_clean
 }
@@ -123,7 +124,8 @@ teardown() {
 	serverless "$id" '{}'
 	[ "$status_code" = 502 ]
 	[ "$(error_code)" = memory_limit ]
-	line=$(grep '"event":"request"' "$T/serve.log" | tail -1)
+	wait_logged 1
+	line=$(last_logged)
 	[ "$(jq -r .oom_kill <<<"$line")" = true ]
 	assert_clean
 }
@@ -292,7 +294,8 @@ teardown() {
 	serve_start
 	call GET "/fn/$id/"
 	[ "$body" = done ]
-	line=$(grep '"event":"request"' "$T/serve.log" | tail -1)
+	wait_logged 1 # written after the teardown, after the answer
+	line=$(last_logged)
 	[ "$(jq -r .code_id <<<"$line")" = "$id" ]
 	[ "$(jq -r .status <<<"$line")" = 200 ]
 	[ "$(jq -r .peer <<<"$line")" = "127.0.0.1:$(jq -r '.peer | split(":")[1]' <<<"$line")" ]
@@ -310,6 +313,7 @@ teardown() {
 	call GET /status
 	[ "$(jq -c '{running, free, total, draining}' <<<"$body")" = '{"running":0,"free":4,"total":4,"draining":false}' ]
 	serverless "$FACTORS" '{"num": 6}'
+	wait_served # counted after the teardown, after the answer
 	call GET /metrics
 	grep -q '^oys_requests_total{endpoint="serverless",status="200"} 1$' <<<"$body"
 	grep -q '^oys_sandboxes{state="free"} 4$' <<<"$body"
@@ -390,6 +394,7 @@ stuck_client() {
 	exec 5>&-
 	[[ ${lines[0]} == $'HTTP/1.1 408 Request Timeout\r' ]]
 	# one at a time: the silent connection was answered (and logged) before the next was taken
+	wait_logged 2 "$T/listen.log"
 	[ "$(grep -o '"status":[0-9]*' "$T/listen.log" | tr '\n' ' ')" = '"status":408 "status":200 ' ]
 	run -64 --separate-stderr oys-serve --max-connections 0
 	[ "$stderr" = "oys-serve: --max-connections: '0' is not a whole number from 1 to 65536" ]
