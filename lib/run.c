@@ -9,6 +9,7 @@
 #include "sandbox.h"
 #include "workerd.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,6 +425,21 @@ static int step_sandbox(struct run *x)
 	return 0;
 }
 
+/* A file of the request that could not be written for want of room: the runtime directory's
+ * filesystem is full. Nothing ran yet (the files come before workerd), so it is 503, which a
+ * load balancer may send to another host. */
+static void no_space(struct oys_run_result *r)
+{
+	if (r->error == NULL || (r->err.sys != ENOSPC && r->err.sys != EDQUOT))
+		return;
+	char was[OYS_ERR_MAX];
+	int sys = r->err.sys;
+	snprintf(was, sizeof was, "%s", r->err.msg);
+	oys_err_set(&r->err, r->code, "the runtime directory %s is full: %s", oys_runtime_dir(), was);
+	r->err.sys = sys;
+	fail(r, r->code, "no_space", r->stage, 503);
+}
+
 /* Answers through o->on_result (once): the function's response or the error. */
 static void answer(struct run *x)
 {
@@ -502,6 +518,7 @@ static void teardown(struct run *x)
 	oys_workerd_stop(&x->w);
 	if (r->console.data == NULL)
 		oys_console_text(&x->w.console, &r->console);
+	no_space(r);
 	answer(x); /* an error: the console is known now that workerd is stopped */
 	if (x->netns_fd >= 0)
 		close(x->netns_fd);
