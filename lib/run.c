@@ -59,17 +59,40 @@ static void fail(struct oys_run_result *r, int code, const char *error, const ch
 	r->http_status = http;
 }
 
-static void fetch_failed(struct oys_run_result *r)
+/* A failed fetch, by the step that failed (each server its own codes, so an operator knows
+ * which one to look at) and what went wrong there. */
+static void fetch_failed(struct oys_run_result *r, enum oys_fetch_step step)
 {
-	switch (r->err.code) {
-	case OYS_EUSAGE: fail(r, OYS_EUSAGE, "bad_code_id", "fetch", 400); break;
-	case OYS_ENOINPUT: fail(r, OYS_ENOINPUT, "not_found", "fetch", 404); break;
-	case OYS_EDATA: fail(r, OYS_EDATA, "bad_code", "fetch", 502); break;
-	case OYS_ENOPERM: fail(r, OYS_ENOPERM, "attestation_refused", "fetch", 502); break;
-	case OYS_ETEMPFAIL: fail(r, OYS_ETEMPFAIL, "storage_timeout", "fetch", 504); break;
-	case OYS_EUNAVAIL: fail(r, OYS_EUNAVAIL, "storage_unavailable", "fetch", 502); break;
-	default: fail(r, r->err.code ? r->err.code : OYS_ESOFTWARE, "internal", "fetch", 500); break;
+	int c = r->err.code;
+	const char *error = NULL;
+	int http = 502;
+	if (c == OYS_EUSAGE) {
+		error = "bad_code_id", http = 400;
+	} else if (c == OYS_ENOINPUT) {
+		error = "not_found", http = 404;
+	} else if (step == OYS_FETCH_ATTESTATION) {
+		/* the attestation server: down, failing, slow or answering no document */
+		error = "attestation_unavailable", http = c == OYS_ETEMPFAIL ? 504 : 502;
+	} else if (step == OYS_FETCH_CHAIN) {
+		if (c == OYS_EDATA || c == OYS_ENOPERM)
+			error = "bad_code"; /* calldata that is no code, a transaction to another contract */
+		else if (c == OYS_EUNAVAIL || c == OYS_ETEMPFAIL)
+			error = "chain_unavailable", http = c == OYS_ETEMPFAIL ? 504 : 502;
+	} else if (c == OYS_EDATA) {
+		/* from the challenge: the storage server's answer is not the protocol; from the load
+		 * or a store: bytes that do not open or do not hash to the id */
+		error = step == OYS_FETCH_CHALLENGE ? "storage_bad_answer" : "bad_code";
+	} else if (c == OYS_ENOPERM) {
+		error = "attestation_refused";
+	} else if (c == OYS_ETEMPFAIL) {
+		error = "storage_timeout", http = 504;
+	} else if (c == OYS_EUNAVAIL) {
+		error = "storage_unavailable";
 	}
+	if (error)
+		fail(r, c, error, "fetch", http);
+	else
+		fail(r, c ? c : OYS_ESOFTWARE, "internal", "fetch", 500);
 }
 
 static const char *kind_ext(enum oys_code_kind k)
@@ -97,9 +120,12 @@ static int get_code(const struct oys_run_opts *o, struct oys_run_result *r, stru
 	fo.rpc_url = o->rpc_url;
 	fo.contract = o->contract;
 	fo.confirmations = o->confirmations;
+	fo.timeout_ms = o->fetch_timeout_ms;
+	struct oys_fetch_info info = {0};
+	fo.info = &info;
 	int rc = oys_fetch_code(o->code_id, &fo, code, &r->err);
 	if (rc)
-		fetch_failed(r);
+		fetch_failed(r, info.failed);
 	return rc;
 }
 

@@ -254,7 +254,7 @@ serve_raw() {
 	[ "$stderr" = "oys-fetch: storage server $RAW_URL: HTTP 503" ]
 	for body in '[1]' '{"nonce": 7}' '{"nonce": "abcd"}'; do
 		serve_raw "HTTP/1.1 201 Created\r\nContent-Length: ${#body}\r\n\r\n$body"
-		run -69 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL"
+		run -65 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL"
 		[ "$stderr" = "oys-fetch: storage server $RAW_URL answered a challenge without a 32-byte nonce" ]
 	done
 	serve_raw 'HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}'
