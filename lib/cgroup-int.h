@@ -76,6 +76,9 @@ int oys_cg_note_fd_read(int fd, struct note *nt);
 int oys_cg_note_read(const char *name, struct note *nt);
 /* Rewrites who holds the lock and the baseline, keeping the limits recorded. */
 void oys_cg_note_write(int fd, long pid, const char *kind, unsigned long long base);
+/* Marks a member's lock note "gone" before teardown kills what runs in it, so that a holder
+ * whose workerd dies of it knows why at once (oys_cgroup_held()). */
+void oys_cg_note_gone(const char *name);
 
 /* Who holds lock files, from /proc/locks (ok: it could be read): testing by taking the lock
  * would make a concurrent reserve see the cgroup busy. */

@@ -702,6 +702,8 @@ static int take(struct oys_cgroup *cg, const char *prefix, const struct oys_cgro
 	struct note nt;
 	const char *file = "";
 	oys_cg_note_fd_read(cg->lockfd, &nt);
+	if (strcmp(nt.kind, "gone") == 0)
+		return OYS_ETEMPFAIL; /* being torn down (oys_cg_note_gone()): not ours to take */
 	nt.pid = (long)getpid();
 	snprintf(nt.kind, sizeof nt.kind, "lib");
 	int rc = oys_cgroup_kill(cg, e); /* leftovers of a holder that is gone */
@@ -813,11 +815,13 @@ int oys_cgroup_reserve(const char *prefix, const struct oys_cgroup_limits *lim,
 		cg->lockfd = fd;
 		if ((rc = take(cg, prefix, lim, e)) == 0)
 			return 0;
-		if (rc != OYS_ETEMPFAIL) {
+		if (rc != OYS_ETEMPFAIL && rc != OYS_ENOINPUT) {
 			oys_cgroup_release(cg);
 			return rc;
 		}
-		close(cg->lockfd); /* tasks that will not die (waited for already): try another one */
+		/* tasks that will not die (waited for already), a cgroup being torn down, or one
+		 * half made or half removed (a file missing: setup or teardown is at work): another */
+		close(cg->lockfd);
 		cg->lockfd = -1;
 		busy++;
 	}
@@ -902,13 +906,28 @@ int oys_cgroup_stat(const struct oys_cgroup *cg, struct oys_cgroup_stat *st, str
 	return 0;
 }
 
+int oys_cgroup_held(const struct oys_cgroup *cg)
+{
+	char path[PATH_MAX];
+	struct stat a, b;
+	if (cg->name[0] == '\0' || cg->lockfd < 0 || oys_cg_lock_path(cg->name, path, sizeof path) < 0)
+		return 0;
+	if (fstat(cg->lockfd, &a) < 0 || stat(path, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+		return 0;
+	struct note nt;
+	if (oys_cg_note_fd_read(cg->lockfd, &nt) == 0 && strcmp(nt.kind, "gone") == 0)
+		return 0; /* being torn down */
+	return oys_cg_is_dir(CP(cg)->dir[D_MEM]);
+}
+
 void oys_cgroup_release(struct oys_cgroup *cg)
 {
 	struct priv *p = P(cg);
 	if (cg->name[0] == '\0')
 		return; /* never filled in (a zeroed struct): nothing is ours */
 	if (cg->lockfd >= 0) {
-		oys_cgroup_kill(cg, NULL);
+		if (oys_cgroup_held(cg))
+			oys_cgroup_kill(cg, NULL);
 		close(cg->lockfd);
 		cg->lockfd = -1;
 	}

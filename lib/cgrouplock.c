@@ -84,6 +84,18 @@ void oys_cg_note_write(int fd, long pid, const char *kind, unsigned long long ba
 	oys_cg_note_put(fd, &nt);
 }
 
+void oys_cg_note_gone(const char *name)
+{
+	char path[PATH_MAX];
+	if (oys_cg_lock_path(name, path, sizeof path) < 0)
+		return;
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	oys_cg_note_write(fd, (long)getpid(), "gone", 0);
+	close(fd);
+}
+
 int oys_cg_note_read(const char *name, struct note *nt)
 {
 	char path[PATH_MAX];

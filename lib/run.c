@@ -146,6 +146,13 @@ static void classify(struct oys_run_result *r, const struct oys_workerd *w, size
 		r->http_status = rs->status;
 		return;
 	case OYS_FN_START_FAILED:
+		if (w->status >= 0 && WIFSIGNALED(w->status)) {
+			/* killed, not refused: no compile error of the function's */
+			int sig = WTERMSIG(w->status);
+			oys_err_set(&r->err, 128 + sig, "function crashed: workerd killed by signal %d before it served", sig);
+			fail(r, 128 + sig, "crashed", "start", 502);
+			return;
+		}
 		oys_console_start_error(&w->console, why, sizeof why);
 		oys_err_set(&r->err, OYS_EDATA, "function does not start: %s", why[0] ? why : "workerd exited");
 		fail(r, OYS_EDATA, "compile_error", "start", 400);
@@ -414,6 +421,16 @@ static int step_cgroup(struct run *x)
 	return 0;
 }
 
+/* The pool was torn down under the reservation (oys-cgroup teardown --force): the cgroup
+ * went, and with it workerd, or it is about to be set up anew for others. Said as such, not
+ * as a crash of the function. */
+static void sandbox_gone(struct run *x, const char *stage)
+{
+	oys_err_set(&x->r->err, OYS_EUNAVAIL, "the sandbox pool was torn down during the request (cgroup %s removed)",
+	            x->cg.name);
+	fail(x->r, OYS_EUNAVAIL, "sandbox_gone", stage, 502);
+}
+
 /* The slot's sandbox: its user gets the request directory, a function that may reach no
  * network gets the slot's network namespace, workerd's socket is bound in the directory. */
 static int step_sandbox(struct run *x)
@@ -429,7 +446,10 @@ static int step_sandbox(struct run *x)
 	if (rc == 0 && oys_reqdir_file(&x->dir, "http.sock", x->sock_path, sizeof x->sock_path) < 0)
 		rc = oys_err_set(&r->err, OYS_ECONFIG, "request directory path too long");
 	if (rc) {
-		fail(r, rc, "internal", "sandbox", 500);
+		if (!oys_cgroup_held(&x->cg))
+			sandbox_gone(x, "sandbox"); /* its network namespace went with the pool */
+		else
+			fail(r, rc, "internal", "sandbox", 500);
 		return -1;
 	}
 	r->t.sandbox = oys_now_ms() - t;
@@ -489,8 +509,15 @@ static int step_exchange(struct run *x)
 	s.socket = x->sock_path;
 	s.cg = &x->cg;
 	s.sb = &x->sb;
+	if (!oys_cgroup_held(&x->cg)) {
+		sandbox_gone(x, "start");
+		return -1;
+	}
 	if (oys_workerd_spawn(&s, &x->w, &r->err)) {
-		fail(r, r->err.code, "internal", "start", 500);
+		if (!oys_cgroup_held(&x->cg))
+			sandbox_gone(x, "start");
+		else
+			fail(r, r->err.code, "internal", "start", 500);
 		return -1;
 	}
 	int fd = oys_workerd_connect(&x->w, &r->err);
@@ -507,9 +534,15 @@ static int step_exchange(struct run *x)
 		answer(x);
 	}
 	oys_workerd_stop(&x->w);
-	oys_cgroup_kill(&x->cg, NULL);
-	oys_cgroup_stat(&x->cg, &r->stat, NULL);
-	if (!x->answered)
+	/* what is in the cgroup is this request's only while the reservation holds */
+	int held = oys_cgroup_held(&x->cg);
+	if (held) {
+		oys_cgroup_kill(&x->cg, NULL);
+		oys_cgroup_stat(&x->cg, &r->stat, NULL);
+	}
+	if (!x->answered && !held && r->resp.outcome != OYS_FN_OK)
+		sandbox_gone(x, "execute");
+	else if (!x->answered)
 		classify(r, &x->w, x->lim.max_response);
 	else if (r->stat.oom_kills && !r->oom_killed)
 		r->oom_killed = 1; /* counted after the answer: for the log, the answer stands */
