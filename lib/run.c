@@ -540,12 +540,14 @@ static int step_exchange(struct run *x)
 		oys_cgroup_kill(&x->cg, NULL);
 		oys_cgroup_stat(&x->cg, &r->stat, NULL);
 	}
-	if (!x->answered && !held && r->resp.outcome != OYS_FN_OK)
-		sandbox_gone(x, "execute");
-	else if (!x->answered)
+	if (!x->answered && !held && r->resp.outcome != OYS_FN_OK) {
+		int starting = r->resp.outcome == OYS_FN_START_FAILED || r->resp.outcome == OYS_FN_START_TIMEOUT;
+		sandbox_gone(x, starting ? "start" : "execute");
+	} else if (!x->answered) {
 		classify(r, &x->w, x->lim.max_response);
-	else if (r->stat.oom_kills && !r->oom_killed)
+	} else if (r->stat.oom_kills && !r->oom_killed) {
 		r->oom_killed = 1; /* counted after the answer: for the log, the answer stands */
+	}
 	return 0;
 }
 
