@@ -6,6 +6,7 @@
 #   make asan       the same suite against an ASan+UBSan build (build/asan/bin)
 #   make fuzz       libFuzzer targets, a bounded run each
 #   make bench      benchmarks, with ratios against bare workerd measured in the same run
+#   make soak       load held and what is left after it (SOAK_MODE=cold|warm, SOAK_N, SOAK_C)
 #   make up/down    start/stop a local platform on 127.0.0.1 with an example function
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -42,7 +43,7 @@ deps_of     = $(shell cat deps-exe/$(1) 2>/dev/null)
 mods_of     = $(CORE) $(filter-out -%,$(call deps_of,$(1)))
 libs_of     = $(filter -%,$(call deps_of,$(1)))
 
-.PHONY: all deps check test unit asan fuzz bench install uninstall up down clean distclean
+.PHONY: all deps check test unit asan fuzz bench soak install uninstall up down clean distclean
 all: $(addprefix $(BIN)/,$(TOOLS)) $(B)/share
 
 $(B)/obj/%.o: %.c
@@ -103,6 +104,12 @@ fuzz: deps
 
 bench: deps all
 	@bench/run
+
+# SOAK_N requests (2000) at SOAK_C at a time (16) on a pool of SOAK_POOL (4); the last line sums
+# it up for comparing runs. SOAK_MODE: cold (a workerd per request) or warm (oys-warm).
+SOAK_MODE  ?= cold
+soak: deps all
+	@bench/soak $(SOAK_MODE)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/oys $(DESTDIR)$(PREFIX)/share/man/man1 \

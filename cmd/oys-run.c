@@ -63,6 +63,8 @@ static const char usage[] =
 	"      --contract ADDR     the code contract (OYS_CODE_CONTRACT)\n"
 	"      --confirmations N   blocks a code transaction needs, counting its own\n"
 	"                          (OYS_CHAIN_CONFIRMATIONS, default 12)\n"
+	"      --fetch-timeout S   each request of a fetch: storage server, attestation\n"
+	"                          server, RPC (OYS_FETCH_TIMEOUT, default 30)\n"
 	"      --prefix P          cgroup pool prefix (OYS_CGROUP_PREFIX, default workerd_)\n"
 	"      --max-response SIZE largest response body (default 16M; OYS_MAX_RESPONSE)\n"
 	"      --sandbox-uid N     slot i runs workerd as uid and gid N+i (default 2000000000;\n"
@@ -79,7 +81,7 @@ static const char usage[] =
 
 enum {
 	O_START = 0x100, O_CPU, O_TRACE, O_KEEP, O_ATTEST, O_RPC, O_CONTRACT, O_PREFIX, O_MAXRESP, O_CONFIRM, O_SBUID,
-	O_MAIN, O_MAXMEM, O_MAXCPU, O_MAXTIME, O_ALLOWED,
+	O_MAIN, O_MAXMEM, O_MAXCPU, O_MAXTIME, O_ALLOWED, O_FETCHTO,
 };
 
 static const struct option longopts[] = {
@@ -100,6 +102,7 @@ static const struct option longopts[] = {
 	{"rpc", required_argument, NULL, O_RPC},
 	{"contract", required_argument, NULL, O_CONTRACT},
 	{"confirmations", required_argument, NULL, O_CONFIRM},
+	{"fetch-timeout", required_argument, NULL, O_FETCHTO},
 	{"outbound", required_argument, NULL, 'O'},
 	{"compat-date", required_argument, NULL, 'd'},
 	{"compat-flag", required_argument, NULL, 'f'},
@@ -221,6 +224,7 @@ static void parse(struct cli *c, int argc, char **argv)
 		switch (opt) {
 		case 't': c->f.timeout = optarg; break;
 		case O_START: c->f.start_timeout = optarg; break;
+		case O_FETCHTO: c->f.fetch_timeout = optarg; break;
 		case 'm': c->f.memory = optarg; break;
 		case O_CPU: c->f.cpu = optarg; break;
 		case 'X':

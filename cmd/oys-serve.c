@@ -32,6 +32,8 @@ static const char usage[] =
 	"      --agent             answer one HAProxy agent-check (free capacity) and exit\n"
 	"  -t, --timeout S         execution timeout, seconds (OYS_TIMEOUT, default 10)\n"
 	"      --start-timeout S   time workerd may take to start (OYS_START_TIMEOUT, default 10)\n"
+	"      --fetch-timeout S   each request of a code fetch: storage server, attestation\n"
+	"                          server, RPC (OYS_FETCH_TIMEOUT, default 30)\n"
 	"  -m, --memory SIZE       memory limit per function (OYS_MEMORY; default: the pool's)\n"
 	"      --max-body SIZE     largest request body (OYS_MAX_BODY, default 1M)\n"
 	"      --max-response SIZE largest function response (OYS_MAX_RESPONSE, default 16M)\n"
@@ -70,7 +72,7 @@ static const char usage[] =
 
 enum {
 	O_AGENT = 0x100, O_START, O_MAXBODY, O_MAXRESP, O_READTO, O_PREFIX, O_LOGFMT, O_GRACE, O_WRITETO,
-	O_MAXCONN, O_TRUSTNOPEER, O_SBUID, O_MAXMEM, O_MAXCPU, O_MAXTIME, O_ALLOWED,
+	O_MAXCONN, O_TRUSTNOPEER, O_SBUID, O_MAXMEM, O_MAXCPU, O_MAXTIME, O_ALLOWED, O_FETCHTO,
 };
 
 static const struct option longopts[] = {
@@ -78,6 +80,7 @@ static const struct option longopts[] = {
 	{"agent", no_argument, NULL, O_AGENT},
 	{"timeout", required_argument, NULL, 't'},
 	{"start-timeout", required_argument, NULL, O_START},
+	{"fetch-timeout", required_argument, NULL, O_FETCHTO},
 	{"memory", required_argument, NULL, 'm'},
 	{"max-body", required_argument, NULL, O_MAXBODY},
 	{"max-response", required_argument, NULL, O_MAXRESP},
@@ -127,6 +130,7 @@ static void parse(int argc, char **argv, struct oys_serve_flags *f, const char *
 		case O_AGENT: *agent = 1; break;
 		case 't': f->run.timeout = optarg; break;
 		case O_START: f->run.start_timeout = optarg; break;
+		case O_FETCHTO: f->run.fetch_timeout = optarg; break;
 		case 'm': f->run.memory = optarg; break;
 		case O_MAXBODY: f->max_body = optarg; break;
 		case O_MAXRESP: f->run.max_response = optarg; break;

@@ -70,6 +70,7 @@ struct oys_attest_extra {
 	size_t user_data_len;           /* at most 512 */
 	const unsigned char *nonce;
 	size_t nonce_len;               /* at most 512 */
+	long timeout_ms;                /* of the request (oys_attest_fetch_with); 0: 10 s */
 };
 #define OYS_ATTEST_PUBLIC_KEY_MAX 1024
 #define OYS_ATTEST_USER_DATA_MAX 512

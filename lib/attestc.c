@@ -97,7 +97,7 @@ int oys_attest_fetch_with(const char *url, const struct oys_attest_extra *x, str
 	struct oys_httpc_req req = {0};
 	struct oys_httpc_resp resp;
 	req.url = u.data;
-	req.timeout_ms = 10000;
+	req.timeout_ms = x && x->timeout_ms > 0 ? x->timeout_ms : 10000;
 	req.max_response = OYS_ATTEST_INPUT_MAX;
 	rc = oys_httpc_do(&req, &resp, e);
 	if (rc) {

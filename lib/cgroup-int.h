@@ -73,9 +73,18 @@ int oys_cg_lock_path(const char *name, char *out, size_t n);
 int oys_cg_lock_take(const char *name, struct oys_err *e);
 void oys_cg_note_put(int fd, const struct note *nt);
 int oys_cg_note_fd_read(int fd, struct note *nt);
+/* The note's own lock (an OFD lock on its first byte, apart from the reservation's flock):
+ * every read-modify-write of a note holds it, so a "gone" written by teardown is never
+ * overwritten by a holder that read the note a moment before. Waits; 0, or -1 with errno. */
+int oys_cg_note_lock(int fd);
+void oys_cg_note_unlock(int fd);
 int oys_cg_note_read(const char *name, struct note *nt);
-/* Rewrites who holds the lock and the baseline, keeping the limits recorded. */
+/* Rewrites who holds the lock and the baseline, keeping the limits recorded; under the note's
+ * lock, and never over "gone". */
 void oys_cg_note_write(int fd, long pid, const char *kind, unsigned long long base);
+/* Marks a member's lock note "gone" before teardown kills what runs in it, so that a holder
+ * whose workerd dies of it knows why at once (oys_cgroup_held()). */
+void oys_cg_note_gone(const char *name);
 
 /* Who holds lock files, from /proc/locks (ok: it could be read): testing by taking the lock
  * would make a concurrent reserve see the cgroup busy. */

@@ -695,15 +695,14 @@ static int apply_limits(struct oys_cgroup *cg, const struct oys_cgroup_limits *w
 	return 0;
 }
 
-/* Prepares a cgroup whose lock was just taken; one read and one write of the lock note. */
-static int take(struct oys_cgroup *cg, const char *prefix, const struct oys_cgroup_limits *lim,
-                struct oys_err *e)
+/* Prepares a cgroup whose lock was just taken, from the note read (nt): kills what a holder that
+ * is gone left, resets the counters, applies the limits, writes the note. */
+static int take_noted(struct oys_cgroup *cg, const char *prefix, const struct oys_cgroup_limits *lim,
+                      struct note *nt, struct oys_err *e)
 {
-	struct note nt;
 	const char *file = "";
-	oys_cg_note_fd_read(cg->lockfd, &nt);
-	nt.pid = (long)getpid();
-	snprintf(nt.kind, sizeof nt.kind, "lib");
+	nt->pid = (long)getpid();
+	snprintf(nt->kind, sizeof nt->kind, "lib");
 	int rc = oys_cgroup_kill(cg, e); /* leftovers of a holder that is gone */
 	if (rc)
 		return rc;
@@ -712,7 +711,7 @@ static int take(struct oys_cgroup *cg, const char *prefix, const struct oys_cgro
 		return file_err(e, err, "reset", cg, file);
 	if ((err = oom_total(cg, &cg->oom_base)))
 		return file_err(e, err, "read", cg, cg->version == 1 ? "memory.oom_control" : "memory.events");
-	nt.base = cg->oom_base;
+	nt->base = cg->oom_base;
 	struct oys_cgroup_limits want = {0};
 	if (lim)
 		want = *lim;
@@ -726,8 +725,23 @@ static int take(struct oys_cgroup *cg, const char *prefix, const struct oys_cgro
 		if (want.pids <= 0)
 			want.pids = pool.pids;
 	}
-	rc = apply_limits(cg, &want, &nt.lim, e);
-	oys_cg_note_put(cg->lockfd, &nt);
+	rc = apply_limits(cg, &want, &nt->lim, e);
+	oys_cg_note_put(cg->lockfd, nt);
+	return rc;
+}
+
+/* Prepares a cgroup whose lock was just taken; one read and one write of the lock note, under
+ * the note's lock: a teardown marking it gone meanwhile waits, and its mark then stands. */
+static int take(struct oys_cgroup *cg, const char *prefix, const struct oys_cgroup_limits *lim,
+                struct oys_err *e)
+{
+	struct note nt;
+	int locked = oys_cg_note_lock(cg->lockfd) == 0;
+	oys_cg_note_fd_read(cg->lockfd, &nt);
+	int rc = strcmp(nt.kind, "gone") == 0 ? OYS_ETEMPFAIL /* being torn down: not ours to take */
+	                                      : take_noted(cg, prefix, lim, &nt, e);
+	if (locked)
+		oys_cg_note_unlock(cg->lockfd);
 	return rc;
 }
 
@@ -813,11 +827,13 @@ int oys_cgroup_reserve(const char *prefix, const struct oys_cgroup_limits *lim,
 		cg->lockfd = fd;
 		if ((rc = take(cg, prefix, lim, e)) == 0)
 			return 0;
-		if (rc != OYS_ETEMPFAIL) {
+		if (rc != OYS_ETEMPFAIL && rc != OYS_ENOINPUT) {
 			oys_cgroup_release(cg);
 			return rc;
 		}
-		close(cg->lockfd); /* tasks that will not die (waited for already): try another one */
+		/* tasks that will not die (waited for already), a cgroup being torn down, or one
+		 * half made or half removed (a file missing: setup or teardown is at work): another */
+		close(cg->lockfd);
 		cg->lockfd = -1;
 		busy++;
 	}
@@ -902,13 +918,28 @@ int oys_cgroup_stat(const struct oys_cgroup *cg, struct oys_cgroup_stat *st, str
 	return 0;
 }
 
+int oys_cgroup_held(const struct oys_cgroup *cg)
+{
+	char path[PATH_MAX];
+	struct stat a, b;
+	if (cg->name[0] == '\0' || cg->lockfd < 0 || oys_cg_lock_path(cg->name, path, sizeof path) < 0)
+		return 0;
+	if (fstat(cg->lockfd, &a) < 0 || stat(path, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+		return 0;
+	struct note nt;
+	if (oys_cg_note_fd_read(cg->lockfd, &nt) == 0 && strcmp(nt.kind, "gone") == 0)
+		return 0; /* being torn down */
+	return oys_cg_is_dir(CP(cg)->dir[D_MEM]);
+}
+
 void oys_cgroup_release(struct oys_cgroup *cg)
 {
 	struct priv *p = P(cg);
 	if (cg->name[0] == '\0')
 		return; /* never filled in (a zeroed struct): nothing is ours */
 	if (cg->lockfd >= 0) {
-		oys_cgroup_kill(cg, NULL);
+		if (oys_cgroup_held(cg))
+			oys_cgroup_kill(cg, NULL);
 		close(cg->lockfd);
 		cg->lockfd = -1;
 	}

@@ -78,8 +78,15 @@ int oys_cgroup_fd(const struct oys_cgroup *cg);
 int oys_cgroup_stat(const struct oys_cgroup *cg, struct oys_cgroup_stat *st, struct oys_err *e);
 /* SIGKILLs every task in the cgroup and waits (bounded) until it is empty. */
 int oys_cgroup_kill(const struct oys_cgroup *cg, struct oys_err *e);
-/* Kills what is left, releases the lock. Safe to call twice. */
+/* Kills what is left, releases the lock. Safe to call twice. A reservation the pool lost
+ * (oys_cgroup_held() 0) kills nothing: the cgroup is gone, or another's now. */
 void oys_cgroup_release(struct oys_cgroup *cg);
+/* Whether this process still holds cg: its lock file is still the one it locked, not marked
+ * for teardown, and the cgroup still exists. 0 once the pool is being torn down under the
+ * reservation (oys-cgroup teardown --force marks each cgroup's lock, kills what runs in it,
+ * removes the cgroup and the lock file): after a setup, the same name is a new cgroup that
+ * another request may reserve, which this one must not touch. */
+int oys_cgroup_held(const struct oys_cgroup *cg);
 
 /* Pool occupancy without reserving anything (for /status, /metrics and the load balancer's
  * agent check). Returns 0 and the counts; a missing pool is OYS_ECONFIG. */

@@ -197,6 +197,23 @@ static int claim(struct oys_cgroup *cg, int force, int teardown, int *rc, struct
 	return fd;
 }
 
+/* A member's lock still marked gone by a teardown that could not finish (its tasks would not
+ * die): set up again, it may be reserved again once nobody holds it. */
+static void clear_gone(const char *name)
+{
+	struct note nt;
+	if (oys_cg_note_read(name, &nt) < 0 || strcmp(nt.kind, "gone") != 0)
+		return;
+	int fd = oys_cg_lock_take(name, NULL);
+	if (fd < 0)
+		return;
+	struct note none;
+	memset(&none, 0, sizeof none);
+	snprintf(none.kind, sizeof none.kind, "free");
+	oys_cg_note_put(fd, &none);
+	close(fd);
+}
+
 static void unlink_lock(const char *name)
 {
 	char path[PATH_MAX];
@@ -218,6 +235,7 @@ static int remove_members(const struct hier *h, const char *prefix, const unsign
 		struct oys_cgroup cg;
 		snprintf(name, sizeof name, "%s%d", prefix, i);
 		int r = oys_cg_fill(&cg, h, name, e);
+		oys_cg_note_gone(name); /* a request still holding it learns why its workerd dies */
 		if (r == 0)
 			r = oys_cgroup_kill(&cg, e);
 		if (r == 0)
@@ -328,6 +346,7 @@ int oys_cgroup_setup(const char *prefix, int count, const struct oys_cgroup_limi
 			close_all(fds);
 			return rc;
 		}
+		clear_gone(name);
 	}
 	if ((rc = remove_members(h, prefix, seen, fds, e)))
 		return rc;
@@ -366,6 +385,10 @@ int oys_cgroup_teardown(const char *prefix, int force, struct oys_err *e)
 			close_all(fds);
 			return rc;
 		}
+		/* one we could not take (forced): a request holds it; once it lets go, nobody
+		 * takes it again (the reservation refuses a cgroup marked gone) */
+		if (fds[i] < 0)
+			oys_cg_note_gone(name);
 	}
 	if ((rc = remove_members(h, prefix, seen, fds, e)))
 		return rc;

@@ -74,14 +74,53 @@ int oys_cg_note_fd_read(int fd, struct note *nt)
 	return note_parse(b, nt);
 }
 
+static int note_setlk(int fd, short type)
+{
+	struct flock l = {.l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	int r;
+	while ((r = fcntl(fd, F_OFD_SETLKW, &l)) < 0 && errno == EINTR)
+		;
+	return r;
+}
+
+int oys_cg_note_lock(int fd)
+{
+	return note_setlk(fd, F_WRLCK);
+}
+
+void oys_cg_note_unlock(int fd)
+{
+	note_setlk(fd, F_UNLCK);
+}
+
 void oys_cg_note_write(int fd, long pid, const char *kind, unsigned long long base)
 {
 	struct note nt;
+	int locked = oys_cg_note_lock(fd) == 0;
 	oys_cg_note_fd_read(fd, &nt);
+	if (strcmp(nt.kind, "gone") == 0 && strcmp(kind, "gone") != 0) {
+		if (locked)
+			oys_cg_note_unlock(fd);
+		return; /* torn down: stays so */
+	}
 	nt.pid = pid;
 	snprintf(nt.kind, sizeof nt.kind, "%s", kind);
 	nt.base = base;
 	oys_cg_note_put(fd, &nt);
+	if (locked)
+		oys_cg_note_unlock(fd);
+}
+
+void oys_cg_note_gone(const char *name)
+{
+	char path[PATH_MAX];
+	if (oys_cg_lock_path(name, path, sizeof path) < 0)
+		return;
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	oys_cg_note_write(fd, (long)getpid(), "gone", 0);
+	close(fd);
 }
 
 int oys_cg_note_read(const char *name, struct note *nt)

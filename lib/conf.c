@@ -286,6 +286,8 @@ int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct o
 	                  &o->timeout_ms, e)) ||
 	    (rc = seconds(val_of(f->start_timeout, "--start-timeout", "OYS_START_TIMEOUT"), 3600,
 	                  OYS_DEFAULT_START_TIMEOUT_S * 1000, &o->start_timeout_ms, e)) ||
+	    (rc = seconds(val_of(f->fetch_timeout, "--fetch-timeout", "OYS_FETCH_TIMEOUT"), 3600,
+	                  OYS_DEFAULT_FETCH_TIMEOUT_S * 1000, &o->fetch_timeout_ms, e)) ||
 	    (rc = size(val_of(f->max_response, "--max-response", "OYS_MAX_RESPONSE"), OYS_DEFAULT_MAX_RESPONSE,
 	               &max_response, e)) ||
 	    (rc = size(val_of(f->memory, "--memory", "OYS_MEMORY"), 0, &memory, e)) ||

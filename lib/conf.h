@@ -54,17 +54,19 @@ struct oys_run_flags {
 	const char *store, *attestation_url, *rpc_url, *contract;
 	const char *outbound, *compat_date, *prefix, *workerd;
 	const char *timeout, *start_timeout, *memory, *cpu, *max_response, *confirmations;
+	const char *fetch_timeout;
 	const char *sandbox_uid;
 	const char *max_memory, *max_cpu, *max_timeout, *outbound_allowed;
 };
 
 /* Fills o (oys-run and oys-serve share it) from the flags, then OYS_STORE,
  * OYS_ATTESTATION_URL, OYS_RPC_URL, OYS_CODE_CONTRACT, OYS_OUTBOUND, OYS_COMPAT_DATE,
- * OYS_CGROUP_PREFIX, OYS_WORKERD, OYS_TIMEOUT, OYS_START_TIMEOUT, OYS_MEMORY, OYS_CPU,
- * OYS_MAX_RESPONSE, OYS_CHAIN_CONFIRMATIONS, OYS_SANDBOX_UID, then the defaults; and the most a
- * function's own settings may ask for, o->max, from OYS_MAX_MEMORY, OYS_MAX_CPU, OYS_MAX_TIMEOUT
- * and OYS_OUTBOUND_ALLOWED, by default what the host gives a function that asks for nothing
- * (memory and CPU left 0 for oys_run() to read the pool's; the timeout; the outbound policy).
+ * OYS_CGROUP_PREFIX, OYS_WORKERD, OYS_TIMEOUT, OYS_START_TIMEOUT, OYS_FETCH_TIMEOUT, OYS_MEMORY,
+ * OYS_CPU, OYS_MAX_RESPONSE, OYS_CHAIN_CONFIRMATIONS, OYS_SANDBOX_UID, then the defaults; and
+ * the most a function's own settings may ask for, o->max, from OYS_MAX_MEMORY, OYS_MAX_CPU,
+ * OYS_MAX_TIMEOUT and OYS_OUTBOUND_ALLOWED, by default what the host gives a function that asks
+ * for nothing (memory and CPU left 0 for oys_run() to read the pool's; the timeout; the
+ * outbound policy).
  * The strings it sets live as long as the flags and the environment, except workerd, which
  * points into o's own storage. */
 int oys_conf_run(const struct oys_run_flags *f, struct oys_run_opts *o, struct oys_err *e);

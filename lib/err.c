@@ -17,6 +17,7 @@ int oys_err_vset(struct oys_err *e, int code, const char *fmt, va_list ap)
 	if (e == NULL)
 		return code;
 	e->code = code;
+	e->sys = 0;
 	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
 	one_line(e->msg);
 	return code;
@@ -42,6 +43,7 @@ int oys_err_sys(struct oys_err *e, int code, const char *fmt, ...)
 	va_end(ap);
 	size_t n = strlen(e->msg);
 	snprintf(e->msg + n, sizeof e->msg - n, ": %s", strerror(saved));
+	e->sys = saved;
 	return code;
 }
 
@@ -65,6 +67,7 @@ void oys_err_clear(struct oys_err *e)
 {
 	if (e) {
 		e->code = 0;
+		e->sys = 0;
 		e->msg[0] = '\0';
 	}
 }

@@ -32,6 +32,8 @@ enum {
 
 struct oys_err {
 	int code;               /* one of the codes above, 0 when there is no error */
+	int sys;                /* the errno of a system error (oys_err_sys), else 0: lets a caller
+	                           tell a full disk (ENOSPC) from other I/O errors */
 	char msg[OYS_ERR_MAX];  /* one line, no program name, no trailing newline */
 };
 
@@ -40,10 +42,10 @@ struct oys_err {
 int oys_err_set(struct oys_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int oys_err_vset(struct oys_err *e, int code, const char *fmt, va_list ap);
-/* Same, with ": strerror(errno)" appended (errno as it was on entry). */
+/* Same, with ": strerror(errno)" appended (errno as it was on entry, kept in e->sys). */
 int oys_err_sys(struct oys_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Prefixes an existing message: "context: old message". Keeps the code. */
+/* Prefixes an existing message: "context: old message". Keeps the code and sys. */
 int oys_err_wrap(struct oys_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void oys_err_clear(struct oys_err *e);
 

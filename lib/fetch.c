@@ -12,6 +12,13 @@
 #include <stdio.h>
 #include <string.h>
 
+static int failed(const struct oys_fetch_opts *o, enum oys_fetch_step step, int rc)
+{
+	if (o->info && rc)
+		o->info->failed = step;
+	return rc;
+}
+
 static void set_info(const struct oys_fetch_opts *o, const char *source, const char *hash)
 {
 	if (o->info) {
@@ -66,7 +73,7 @@ static int from_server(const char *id, const char *url, const struct oys_fetch_o
 	unsigned char nonce[OYS_SEAL_NONCE_LEN];
 	struct oys_seal_key key = {0};
 	struct oys_buf doc = OYS_BUF_INIT;
-	int rc = oys_storec_challenge(url, o->timeout_ms, nonce, e);
+	int rc = failed(o, OYS_FETCH_CHALLENGE, oys_storec_challenge(url, o->timeout_ms, nonce, e));
 	if (rc == 0)
 		rc = oys_seal_keygen(&key, e);
 	if (rc == 0) {
@@ -75,12 +82,14 @@ static int from_server(const char *id, const char *url, const struct oys_fetch_o
 		x.public_key_len = sizeof key.pub;
 		x.nonce = nonce;
 		x.nonce_len = sizeof nonce;
+		x.timeout_ms = o->timeout_ms;
 		const char *att = o->attestation_url ? o->attestation_url : OYS_ATTEST_DEFAULT_URL;
-		if ((rc = oys_attest_fetch_with(att, &x, &doc, e)))
+		if ((rc = failed(o, OYS_FETCH_ATTESTATION, oys_attest_fetch_with(att, &x, &doc, e))))
 			oys_err_wrap(e, "attestation");
 	}
 	if (rc == 0)
-		rc = oys_storec_load(url, id, doc.data, doc.len, nonce, &key, o->timeout_ms, max, code, e);
+		rc = failed(o, OYS_FETCH_LOAD,
+		            oys_storec_load(url, id, doc.data, doc.len, nonce, &key, o->timeout_ms, max, code, e));
 	oys_seal_key_free(&key);
 	oys_buf_free(&doc);
 	return rc;
@@ -101,7 +110,7 @@ static int fetch_hash(const char *id, const struct oys_fetch_opts *o, size_t max
 			rc = oys_store_get(&s, id, max, code, e);
 		if (rc == 0)
 			set_info(o, "store", id);
-		return rc;
+		return failed(o, OYS_FETCH_STORE, rc);
 	}
 	struct oys_store c;
 	int cached = cache_open(o, &c) == 0;
@@ -138,7 +147,7 @@ static int fetch_tx(const char *tx, const struct oys_fetch_opts *o, size_t max,
 	struct oys_chain_opts co = {o->rpc_url, o->contract, o->timeout_ms, max, o->confirmations};
 	int rc = oys_chain_fetch(tx, &co, code, e);
 	if (rc)
-		return rc;
+		return failed(o, OYS_FETCH_CHAIN, rc);
 	if (oys_sha256_hex(code->data + start, code->len - start, id) < 0)
 		return oys_err_set(e, OYS_ESOFTWARE, "SHA-256 failed");
 	if (cached) {

@@ -21,9 +21,20 @@
 #include "err.h"
 #include "store.h"
 
+/* The step of a fetch that failed: the server to look at. */
+enum oys_fetch_step {
+	OYS_FETCH_OK = 0,
+	OYS_FETCH_STORE,       /* the store directory */
+	OYS_FETCH_CHALLENGE,   /* the storage server's POST /challenge */
+	OYS_FETCH_ATTESTATION, /* the attestation server */
+	OYS_FETCH_LOAD,        /* the storage server's POST /load, and the code it sent */
+	OYS_FETCH_CHAIN,       /* the RPC, and the transaction it gave */
+};
+
 struct oys_fetch_info {
 	char source[16];       /* "store", "server", "chain" or "cache" */
 	char content_hash[65]; /* SHA-256 of the code (for a transaction id too) */
+	enum oys_fetch_step failed; /* on failure, the step that failed */
 };
 
 /* Every field may be left 0/NULL: the default is used (cmd/ fills them from flags and OYS_*
@@ -41,14 +52,15 @@ struct oys_fetch_opts {
 	int no_cache;                /* neither read nor fill the cache */
 	long timeout_ms;             /* each network request; 0: 30 s */
 	size_t max_size;             /* largest code; 0: OYS_CODE_MAX_DEFAULT (64 MiB) */
-	struct oys_fetch_info *info; /* filled on success when not NULL */
+	struct oys_fetch_info *info; /* when not NULL: filled on success; its failed on failure */
 };
 
 /* Fetches the code named by code_id into code (appended). Returns 0 or:
  *   OYS_EUSAGE    code_id is not a valid id (checked before any path or URL is built)
  *   OYS_ENOINPUT  unknown id (not in the store, not on the server, no such transaction)
  *   OYS_EDATA     what arrived does not hash to the id (nothing is returned), malformed
- *                 calldata, code larger than max_size
+ *                 calldata, code larger than max_size; a storage server whose answer is not
+ *                 the protocol (not HTTP, a challenge without a nonce)
  *   OYS_EUNAVAIL  the storage server, attestation server or RPC cannot be reached or fails
  *   OYS_ENOPERM   the storage server refused the attestation document; a transaction sent
  *                 to another contract, or reverted

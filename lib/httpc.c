@@ -127,6 +127,11 @@ int oys_httpc_do(const struct oys_httpc_req *req, struct oys_httpc_resp *resp, s
 		ret = oys_err_set(e, OYS_EDATA, "%s: response larger than %zu bytes", req->url, s.max);
 	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		ret = oys_err_set(e, OYS_ETEMPFAIL, "%s: timed out", req->url);
+	} else if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_WEIRD_SERVER_REPLY) {
+		/* connected (the URL's scheme was checked above): the answer is not HTTP */
+		resp->not_http = 1;
+		ret = oys_err_set(e, OYS_EUNAVAIL, "%s: the answer is not HTTP (%s)", req->url,
+		                  errbuf[0] ? errbuf : cu.easy_strerror(rc));
 	} else {
 		ret = oys_err_set(e, OYS_EUNAVAIL, "%s: %s", req->url, errbuf[0] ? errbuf : cu.easy_strerror(rc));
 	}

@@ -22,11 +22,13 @@ struct oys_httpc_resp {
 	long status;
 	struct oys_buf body;
 	char content_type[128];
+	int not_http;           /* on OYS_EUNAVAIL: the server was reached, but what it answered is
+	                           not HTTP (garbage, HTTP/0.9) */
 };
 
 /* Performs the request. Transport failures are errors (OYS_EUNAVAIL when the server cannot be
- * reached, OYS_ETEMPFAIL on timeout, OYS_EDATA when the response is too large); any HTTP
- * status is a success and is left to the caller. */
+ * reached or answers no HTTP (then resp->not_http), OYS_ETEMPFAIL on timeout, OYS_EDATA when
+ * the response is too large); any HTTP status is a success and is left to the caller. */
 int oys_httpc_do(const struct oys_httpc_req *req, struct oys_httpc_resp *resp, struct oys_err *e);
 void oys_httpc_resp_free(struct oys_httpc_resp *resp);
 

@@ -21,7 +21,8 @@ static const char *const error_names[] = {
 	"bad_request", "bad_json", "bad_code_id", "not_found", "no_route", "method_not_allowed",
 	"length_required", "too_large", "timeout_reading", "draining", "forbidden",
 	"compile_error", "memory_limit", "timeout", "start_timeout", "crashed", "incomplete_response",
-	"response_too_large", "bad_response", "no_sandbox", "storage_unavailable", "storage_timeout",
+	"response_too_large", "bad_response", "no_sandbox", "sandbox_gone", "no_space", "storage_unavailable",
+	"storage_timeout", "storage_bad_answer", "attestation_unavailable", "chain_unavailable",
 	"attestation_refused", "bad_code", "bad_bundle", "limit_exceeded", "client_gone", "write_timeout",
 	"signing_key", "config", "internal",
 	"other",
@@ -33,8 +34,11 @@ static const struct { const char *reason, *code; } fetch_reasons[] = {
 	{"not_found", "not_found"},           /* no code with that id (404) */
 	{"unavailable", "storage_unavailable"},
 	{"timeout", "storage_timeout"},
+	{"bad_answer", "storage_bad_answer"}, /* a storage server that does not speak the protocol */
 	{"bad_code", "bad_code"},             /* bytes that do not hash to the id, bad calldata */
 	{"attestation_refused", "attestation_refused"},
+	{"attestation_unavailable", "attestation_unavailable"},
+	{"chain_unavailable", "chain_unavailable"},
 };
 #define N_FETCH (sizeof fetch_reasons / sizeof *fetch_reasons)
 
@@ -47,7 +51,7 @@ static const uint64_t mem_buckets[OYS_METRICS_MEM_BUCKETS - 1] = {
 	16 * MIB, 32 * MIB, 64 * MIB, 128 * MIB, 256 * MIB, 512 * MIB, 1024 * MIB, 2048 * MIB,
 };
 
-#define MAGIC 0x354d5254454d594fULL /* "OYMETRM5" */
+#define MAGIC 0x364d5254454d594fULL /* "OYMETRM6" */
 
 /* The shared layout. Change MAGIC whenever it changes: a file of another layout is reset. */
 struct shm {
@@ -106,6 +110,15 @@ int oys_metrics_open(struct oys_metrics **out, struct oys_err *e)
 		flock(fd, LOCK_UN);
 		close(fd);
 		return oys_err_sys(e, OYS_EIO, "cannot size %s", path);
+	}
+	/* Every page of the file allocated now (a no-op once it is): a store into a hole of the
+	 * mapping on a full filesystem (a tmpfs runtime directory) would be SIGBUS, not an error. */
+	int fa = posix_fallocate(fd, 0, sizeof(struct shm));
+	if (fa != 0) {
+		flock(fd, LOCK_UN);
+		close(fd);
+		errno = fa;
+		return oys_err_sys(e, OYS_EIO, "cannot allocate %s", path);
 	}
 	struct shm *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (s == MAP_FAILED) {

@@ -10,6 +10,7 @@
 #include "warm.h"
 #include "workerd.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,17 +60,40 @@ static void fail(struct oys_run_result *r, int code, const char *error, const ch
 	r->http_status = http;
 }
 
-static void fetch_failed(struct oys_run_result *r)
+/* A failed fetch, by the step that failed (each server its own codes, so an operator knows
+ * which one to look at) and what went wrong there. */
+static void fetch_failed(struct oys_run_result *r, enum oys_fetch_step step)
 {
-	switch (r->err.code) {
-	case OYS_EUSAGE: fail(r, OYS_EUSAGE, "bad_code_id", "fetch", 400); break;
-	case OYS_ENOINPUT: fail(r, OYS_ENOINPUT, "not_found", "fetch", 404); break;
-	case OYS_EDATA: fail(r, OYS_EDATA, "bad_code", "fetch", 502); break;
-	case OYS_ENOPERM: fail(r, OYS_ENOPERM, "attestation_refused", "fetch", 502); break;
-	case OYS_ETEMPFAIL: fail(r, OYS_ETEMPFAIL, "storage_timeout", "fetch", 504); break;
-	case OYS_EUNAVAIL: fail(r, OYS_EUNAVAIL, "storage_unavailable", "fetch", 502); break;
-	default: fail(r, r->err.code ? r->err.code : OYS_ESOFTWARE, "internal", "fetch", 500); break;
+	int c = r->err.code;
+	const char *error = NULL;
+	int http = 502;
+	if (c == OYS_EUSAGE) {
+		error = "bad_code_id", http = 400;
+	} else if (c == OYS_ENOINPUT) {
+		error = "not_found", http = 404;
+	} else if (step == OYS_FETCH_ATTESTATION) {
+		/* the attestation server: down, failing, slow or answering no document */
+		error = "attestation_unavailable", http = c == OYS_ETEMPFAIL ? 504 : 502;
+	} else if (step == OYS_FETCH_CHAIN) {
+		if (c == OYS_EDATA || c == OYS_ENOPERM)
+			error = "bad_code"; /* calldata that is no code, a transaction to another contract */
+		else if (c == OYS_EUNAVAIL || c == OYS_ETEMPFAIL)
+			error = "chain_unavailable", http = c == OYS_ETEMPFAIL ? 504 : 502;
+	} else if (c == OYS_EDATA) {
+		/* from the challenge: the storage server's answer is not the protocol; from the load
+		 * or a store: bytes that do not open or do not hash to the id */
+		error = step == OYS_FETCH_CHALLENGE ? "storage_bad_answer" : "bad_code";
+	} else if (c == OYS_ENOPERM) {
+		error = "attestation_refused";
+	} else if (c == OYS_ETEMPFAIL) {
+		error = "storage_timeout", http = 504;
+	} else if (c == OYS_EUNAVAIL) {
+		error = "storage_unavailable";
 	}
+	if (error)
+		fail(r, c, error, "fetch", http);
+	else
+		fail(r, c ? c : OYS_ESOFTWARE, "internal", "fetch", 500);
 }
 
 static const char *kind_ext(enum oys_code_kind k)
@@ -97,9 +121,12 @@ static int get_code(const struct oys_run_opts *o, struct oys_run_result *r, stru
 	fo.rpc_url = o->rpc_url;
 	fo.contract = o->contract;
 	fo.confirmations = o->confirmations;
+	fo.timeout_ms = o->fetch_timeout_ms;
+	struct oys_fetch_info info = {0};
+	fo.info = &info;
 	int rc = oys_fetch_code(o->code_id, &fo, code, &r->err);
 	if (rc)
-		fetch_failed(r);
+		fetch_failed(r, info.failed);
 	return rc;
 }
 
@@ -120,6 +147,13 @@ static void classify(struct oys_run_result *r, const struct oys_workerd *w, size
 		r->http_status = rs->status;
 		return;
 	case OYS_FN_START_FAILED:
+		if (w->status >= 0 && WIFSIGNALED(w->status)) {
+			/* killed, not refused: no compile error of the function's */
+			int sig = WTERMSIG(w->status);
+			oys_err_set(&r->err, 128 + sig, "function crashed: workerd killed by signal %d before it served", sig);
+			fail(r, 128 + sig, "crashed", "start", 502);
+			return;
+		}
 		oys_console_start_error(&w->console, why, sizeof why);
 		oys_err_set(&r->err, OYS_EDATA, "function does not start: %s", why[0] ? why : "workerd exited");
 		fail(r, OYS_EDATA, "compile_error", "start", 400);
@@ -405,6 +439,16 @@ static int step_cgroup(struct run *x)
 	return 0;
 }
 
+/* The pool was torn down under the reservation (oys-cgroup teardown --force): the cgroup
+ * went, and with it workerd, or it is about to be set up anew for others. Said as such, not
+ * as a crash of the function. */
+static void sandbox_gone(struct run *x, const char *stage)
+{
+	oys_err_set(&x->r->err, OYS_EUNAVAIL, "the sandbox pool was torn down during the request (cgroup %s removed)",
+	            x->cg.name);
+	fail(x->r, OYS_EUNAVAIL, "sandbox_gone", stage, 502);
+}
+
 /* The slot's sandbox: its user gets the request directory, a function that may reach no
  * network gets the slot's network namespace, workerd's socket is bound in the directory. */
 static int step_sandbox(struct run *x)
@@ -420,7 +464,10 @@ static int step_sandbox(struct run *x)
 	if (rc == 0 && oys_reqdir_file(&x->dir, "http.sock", x->sock_path, sizeof x->sock_path) < 0)
 		rc = oys_err_set(&r->err, OYS_ECONFIG, "request directory path too long");
 	if (rc) {
-		fail(r, rc, "internal", "sandbox", 500);
+		if (!oys_cgroup_held(&x->cg))
+			sandbox_gone(x, "sandbox"); /* its network namespace went with the pool */
+		else
+			fail(r, rc, "internal", "sandbox", 500);
 		return -1;
 	}
 	r->t.sandbox = oys_now_ms() - t;
@@ -440,6 +487,21 @@ static int step_sandbox(struct run *x)
 		}
 	}
 	return 0;
+}
+
+/* A file of the request that could not be written for want of room: the runtime directory's
+ * filesystem is full. Nothing ran yet (the files come before workerd), so it is 503, which a
+ * load balancer may send to another host. */
+static void no_space(struct oys_run_result *r)
+{
+	if (r->error == NULL || (r->err.sys != ENOSPC && r->err.sys != EDQUOT))
+		return;
+	char was[OYS_ERR_MAX];
+	int sys = r->err.sys;
+	snprintf(was, sizeof was, "%s", r->err.msg);
+	oys_err_set(&r->err, r->code, "the runtime directory %s is full: %s", oys_runtime_dir(), was);
+	r->err.sys = sys;
+	fail(r, r->code, "no_space", r->stage, 503);
 }
 
 /* Answers through o->on_result (once): the function's response or the error. */
@@ -465,8 +527,15 @@ static int step_exchange(struct run *x)
 	s.socket = x->sock_path;
 	s.cg = &x->cg;
 	s.sb = &x->sb;
+	if (!oys_cgroup_held(&x->cg)) {
+		sandbox_gone(x, "start");
+		return -1;
+	}
 	if (oys_workerd_spawn(&s, &x->w, &r->err)) {
-		fail(r, r->err.code, "internal", "start", 500);
+		if (!oys_cgroup_held(&x->cg))
+			sandbox_gone(x, "start");
+		else
+			fail(r, r->err.code, "internal", "start", 500);
 		return -1;
 	}
 	int fd = oys_workerd_connect(&x->w, &r->err);
@@ -483,12 +552,20 @@ static int step_exchange(struct run *x)
 		answer(x);
 	}
 	oys_workerd_stop(&x->w);
-	oys_cgroup_kill(&x->cg, NULL);
-	oys_cgroup_stat(&x->cg, &r->stat, NULL);
-	if (!x->answered)
+	/* what is in the cgroup is this request's only while the reservation holds */
+	int held = oys_cgroup_held(&x->cg);
+	if (held) {
+		oys_cgroup_kill(&x->cg, NULL);
+		oys_cgroup_stat(&x->cg, &r->stat, NULL);
+	}
+	if (!x->answered && !held && r->resp.outcome != OYS_FN_OK) {
+		int starting = r->resp.outcome == OYS_FN_START_FAILED || r->resp.outcome == OYS_FN_START_TIMEOUT;
+		sandbox_gone(x, starting ? "start" : "execute");
+	} else if (!x->answered) {
 		classify(r, &x->w, x->lim.max_response);
-	else if (r->stat.oom_kills && !r->oom_killed)
+	} else if (r->stat.oom_kills && !r->oom_killed) {
 		r->oom_killed = 1; /* counted after the answer: for the log, the answer stands */
+	}
 	return 0;
 }
 
@@ -520,6 +597,7 @@ static void teardown(struct run *x)
 	oys_workerd_stop(&x->w);
 	if (r->console.data == NULL)
 		oys_console_text(&x->w.console, &r->console);
+	no_space(r);
 	answer(x); /* an error: the console is known now that workerd is stopped */
 	if (x->netns_fd >= 0)
 		close(x->netns_fd);

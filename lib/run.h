@@ -18,6 +18,7 @@
 #define OYS_DEFAULT_TIMEOUT_S 10       /* execution, from workerd's accept to the response */
 #define OYS_DEFAULT_START_TIMEOUT_S 10 /* from spawn until workerd serves */
 #define OYS_DEFAULT_MAX_RESPONSE (16u << 20)
+#define OYS_DEFAULT_FETCH_TIMEOUT_S 30 /* each request of a fetch (storage, attestation, RPC) */
 
 struct oys_run_result;
 
@@ -35,6 +36,8 @@ struct oys_run_opts {
 	const char *rpc_url;
 	const char *contract;
 	unsigned confirmations;       /* of a code transaction; 0: the default (chain.h) */
+	int fetch_timeout_ms;         /* each request to a storage server, the attestation server
+	                               * or the RPC; 0: OYS_DEFAULT_FETCH_TIMEOUT_S */
 
 	/* config (oys-capnp) */
 	const char *outbound;         /* NULL: none */
@@ -113,13 +116,15 @@ struct oys_run_result {
 	const char *error;            /* NULL or a short error code: "not_found", "bad_code_id",
 	                               * "compile_error", "memory_limit", "timeout", "start_timeout",
 	                               * "crashed", "response_too_large", "bad_response",
-	                               * "no_sandbox", "storage_unavailable", "attestation_refused",
-	                               * "bad_code", "bad_bundle", "limit_exceeded", "client_gone",
-	                               * "internal" */
+	                               * "no_sandbox", "sandbox_gone", "no_space",
+	                               * "storage_unavailable", "storage_timeout",
+	                               * "storage_bad_answer", "attestation_unavailable",
+	                               * "chain_unavailable", "attestation_refused", "bad_code",
+	                               * "bad_bundle", "limit_exceeded", "client_gone", "internal" */
 	const char *stage;            /* where: "fetch", "config", "cgroup", "sandbox", "start",
 	                               * "execute" */
 	int http_status;              /* what an HTTP front end answers: the function's status, or
-	                               * the error's (400, 404, 429, 502, 504, 500) */
+	                               * the error's (400, 404, 429, 502, 503, 504, 500) */
 	struct oys_err err;           /* the one-line message */
 	char request_id[33];
 	char code_id[80];

@@ -9,6 +9,7 @@
 #include "warm.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -524,8 +525,11 @@ static int route(struct ctx *c)
 			return method_not_allowed(c, "GET");
 		struct oys_metrics *mx;
 		struct oys_err e = {0};
-		if (oys_metrics_open(&mx, &e))
+		if (oys_metrics_open(&mx, &e)) {
+			if (e.sys == ENOSPC || e.sys == EDQUOT)
+				return answer_error(c, 503, "no_space", e.msg, NULL, NULL, 0);
 			return answer_error(c, 500, "internal", e.msg, NULL, NULL, 0);
+		}
 		struct oys_metrics_gauges g = {0, 0, oys_serve_draining(), 0, 0, 0, 0};
 		struct oys_warm_counts w;
 		pool_counts(c->o, &g.pool_total, &g.pool_busy, &w);

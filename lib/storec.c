@@ -119,8 +119,15 @@ int oys_storec_challenge(const char *url, long timeout_ms, unsigned char nonce[O
 		return rc;
 	struct oys_httpc_req req = {"POST", to, NULL, "", 0, timeout_ms, 1u << 16};
 	struct oys_httpc_resp resp;
-	if ((rc = oys_httpc_do(&req, &resp, e)))
-		return oys_err_wrap(e, "storage server");
+	if ((rc = oys_httpc_do(&req, &resp, e))) {
+		oys_err_wrap(e, "storage server");
+		if (!resp.not_http)
+			return rc;
+		/* reached, but what answered is no storage server: bad data, not unavailability */
+		if (e)
+			e->code = OYS_EDATA;
+		return OYS_EDATA;
+	}
 	if (resp.status == 404 || resp.status == 405) {
 		rc = oys_err_set(e, OYS_EUNAVAIL, "storage server %.*s has no POST /challenge (HTTP %ld): "
 		                 "it cannot release code to this fetcher", s.n, s.url, resp.status);
@@ -135,7 +142,7 @@ int oys_storec_challenge(const char *url, long timeout_ms, unsigned char nonce[O
 		if (hex && oys_is_hex(hex, 2 * OYS_SEAL_NONCE_LEN, 0) && oys_hex_decode(&b, hex, strlen(hex)) == 0)
 			memcpy(nonce, b.data, OYS_SEAL_NONCE_LEN);
 		else
-			rc = oys_err_set(e, OYS_EUNAVAIL, "storage server %.*s answered a challenge without a %d-byte nonce",
+			rc = oys_err_set(e, OYS_EDATA, "storage server %.*s answered a challenge without a %d-byte nonce",
 			                 s.n, s.url, OYS_SEAL_NONCE_LEN);
 		oys_buf_free(&b);
 		jv_free(v);

@@ -7,6 +7,7 @@
 #include "httpd.h"
 #include "json.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,7 +71,9 @@ static int upload_locked(struct ctx *x, const struct oys_storesrv_conf *c, struc
 			            used, c->quota, r->body.len);
 	}
 	if (oys_store_put(c->store, r->body.data, r->body.len, x->code_id, &e))
-		return fail(x, 500, "internal", "cannot store the code: %s", e.msg);
+		return e.sys == ENOSPC || e.sys == EDQUOT
+		           ? fail(x, 507, "store_full", "the store's filesystem is full: %s", e.msg)
+		           : fail(x, 500, "internal", "cannot store the code: %s", e.msg);
 	if (name && oys_store_name_set(c->store, name, x->code_id, &e))
 		return fail(x, 500, "internal", "cannot name the code: %s", e.msg);
 	return 0;

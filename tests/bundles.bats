@@ -41,7 +41,9 @@ log_lines() {
 	t1=$output
 	run -0 oys-store put --timeout 2 "$FN/loop.js"
 	t2=$output
-	[ "$t1" != "$plain" ] && [ "$t2" != "$plain" ] && [ "$t1" != "$t2" ]
+	[ "$t1" != "$plain" ]
+	[ "$t2" != "$plain" ]
+	[ "$t1" != "$t2" ]
 	# what is stored is the serialisation, and the id is its SHA-256
 	oys-store get "$t1" >b1
 	[ "$(head -c 5 b1 | od -An -tx1 | tr -d ' ')" = 006f797301 ]
@@ -65,7 +67,8 @@ log_lines() {
 	[ "$(jq -c . <<<"$output")" = '{"main":"index.js","compatibility_date":"2024-09-01","timeout":5,"env":{"REGION":"eu-1"},"modules":{"add.wasm":"wasm","data/config.json":"json","greeting.txt":"text","index.js":"esm","lib/util.js":"esm"}}' ]
 	# unpacked and stored again: the same id
 	run -0 oys-store get --unpack back "$id"
-	[ -f back/lib/util.js ] && [ -f back/oys.json ]
+	[ -f back/lib/util.js ]
+	[ -f back/oys.json ]
 	cmp back/add.wasm multi/add.wasm
 	run -0 oys-store put back
 	[ "$output" = "$id" ]
@@ -161,6 +164,7 @@ log_lines() {
 	[ "$status_code" = 200 ]
 	[ "$body" = b3lzIGJ1bmRsZXM= ]
 	# each ran with its own settings, the host's date untouched
+	wait_logged 2
 	[ "$(log_lines | jq -sc '[.[].settings | [.compatibility_date, .compatibility_flags]]')" = \
 		'[["2024-09-01",[]],["2024-09-01",["nodejs_compat"]]]' ]
 	assert_clean

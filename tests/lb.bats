@@ -177,15 +177,20 @@ max_concurrent() {
 	n1=$(served h1) n2=$(served h2) n4=$(served h4)
 	echo "# spread: h1 (1 sandbox) $n1, h2 (2) $n2, h4 (4) $n4" >&3
 	[ $((n1 + n2 + n4)) = 42 ]
-	[ "$n1" -ge 1 ] && [ "$n4" -gt "$n2" ] && [ "$n2" -gt "$n1" ]
+	[ "$n1" -ge 1 ]
+	[ "$n4" -gt "$n2" ]
+	[ "$n2" -gt "$n1" ]
 	# no host answered 429 or anything but 200, and none had more calls at once than sandboxes
 	for h in h1 h2 h4; do
 		[ "$(served "$h" any)" = "$(served "$h")" ]
-		! grep -q '"error":"no_sandbox"' "$T/$h/serve.log"
+		run -1 grep -q '"error":"no_sandbox"' "$T/$h/serve.log"
 	done
 	c1=$(max_concurrent h1) c2=$(max_concurrent h2) c4=$(max_concurrent h4)
 	echo "# most at once (host logs): h1 $c1, h2 $c2, h4 $c4" >&3
-	[ "$c1" -le 1 ] && [ "$c2" -le 2 ] && [ "$c4" -le 4 ] && [ "$c4" -ge 3 ]
+	[ "$c1" -le 1 ]
+	[ "$c2" -le 2 ]
+	[ "$c4" -le 4 ]
+	[ "$c4" -ge 3 ]
 	# HAProxy's own count of requests in flight per host: at most the pool, and the pool reached
 	run -0 lb_stat
 	echo "# show stat (name status scur smax slim weight wretr wredis): ${output//$'\n'/; }" >&3

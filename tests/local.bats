@@ -44,7 +44,7 @@ teardown() {
 	curl -si --data-binary @req.json "http://127.0.0.1:$OYS_PORT/api/serverless" >answer
 	run -0 oys-sign verify -a doc.cbor -r "$OYS_RUNTIME_DIR/attest-dev/root.pem" -m POST -P /api/serverless \
 		-b req.json -c answer --require-oys
-	grep -q '"event":"request"' "$OYS_STATE/oys-serve.log"
+	wait_logged 2 "$OYS_STATE/oys-serve.log" # written after the answer
 	# supervisord stops its programs, socat and its children with them
 	kill -TERM "$BG_PID"
 	wait_for 10 bash -c "! kill -0 $BG_PID 2>/dev/null"

@@ -134,6 +134,7 @@ post() {
 	start_bg "$T/hold.log" oys-cgroup reserve --exec -- sleep 60
 	wait_for 10 bash -c "[ \"\$(oys-cgroup list --json | jq '[.[] | select(.busy)] | length')\" = 1 ]"
 	call POST /unregister
+	wait_served # each request is counted after its answer
 	metrics "$PORT"
 	has 'oys_attestation_refusals_total 1'
 	has 'oys_fetch_failures_total{reason="attestation_refused"} 1'
@@ -210,7 +211,7 @@ oom_alert_delivered() {
 	wait_for 30 bash -c "curl -sS 'http://127.0.0.1:$PROM_PORT/api/v1/query' --data-urlencode 'query=count_over_time(oys_oom_kills_total[1m]) >= 2' | jq -e '.data.result | length == 1' >/dev/null"
 	[ "$(query 'oys_oom_kills_total' | jq -r '.[0].value[1]')" = 0 ]
 	[ "$(query 'up{job="oys"}' | jq -r '.[0].value[1]')" = 1 ]
-	! oom_alert_firing
+	run ! oom_alert_firing
 	# an OOM kill
 	serverless "$bomb" '{}'
 	[ "$status_code" = 502 ]

@@ -84,11 +84,13 @@ try_outbound() {
 		run -0 curl -sS --max-time 10 -G --data-urlencode "u=http://$u/" "http://127.0.0.1:$PORT/"
 		[[ $output == "refused: "* ]] || { echo "reached $u: $output"; return 1; }
 		# refused by workerd's policy (not by a dead sink or a missing route)
-		wait_for 5 test "$(refusals)" -ge "$n" || { echo "$u: not refused by policy"; cat "$T/workerd.log"; return 1; }
+		wait_for 5 eval '[ "$(refusals)" -ge "$n" ]' || { echo "$u: not refused by policy"; cat "$T/workerd.log"; return 1; }
 	done
 	grep -q "connecting to 127.0.0.1:$SINK_PORT is not allowed" "$T/workerd.log"
-	! grep -q 'accepting connection' "$T/sink.log"
+	sink_untouched
 	curl -sS --max-time 5 "http://127.0.0.1:$SINK_PORT/" | grep -q secret # the sink itself works
+	wait_for 5 eval '[ "$(accepted "$T/sink.log")" -gt "$SINK_SEEN" ]' # (that call, logged)
+	SINK_SEEN=$(accepted "$T/sink.log")
 }
 
 @test "outbound none (the default): fetch() reaches no loopback server" {
@@ -157,11 +159,9 @@ add_host_addr() {
 # start_host_sink: the sink of start_sink on HOST_ADDR instead of 127.0.0.1.
 start_host_sink() {
 	HOST_SINK_PORT=$(oys-port)
-	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\nsleep 0.2\n' >"$T/host-sink.sh"
-	chmod +x "$T/host-sink.sh"
+	reply_script "$T/host-sink.sh" 'HTTP/1.0 200 OK\r\n\r\nsecret'
 	start_bg "$T/host-sink.log" socat -d -d "TCP-LISTEN:$HOST_SINK_PORT,bind=$HOST_ADDR,reuseaddr,fork" "EXEC:$T/host-sink.sh"
 	wait_for 10 bash -c "exec 3<>/dev/tcp/$HOST_ADDR/$HOST_SINK_PORT" 2>/dev/null
-	: >"$T/host-sink.log"
 }
 
 @test "outbound public and CIDRs: the host's own addresses are denied, read when the config is rendered" {
@@ -170,7 +170,9 @@ start_host_sink() {
 	start_host_sink
 	# The sink on the host's address answers a client on the host: it is there to be reached.
 	curl -sS --max-time 5 "http://$HOST_ADDR:$HOST_SINK_PORT/" | grep -q secret
-	: >"$T/host-sink.log"
+	# the probe and this call, each logged a moment after it connected
+	wait_for 5 eval '[ "$(accepted "$T/host-sink.log")" -ge 2 ]'
+	seen=$(accepted "$T/host-sink.log")
 	for policy in public 0.0.0.0/0,::/0 ::ffff:0:0/96,198.18.0.0/15; do
 		try_outbound "$policy" "$HOST_ADDR:$HOST_SINK_PORT" "[::ffff:$HOST_ADDR]:$HOST_SINK_PORT"
 		grep -q "connecting to $HOST_ADDR:$HOST_SINK_PORT is not allowed" "$T/workerd.log"
@@ -179,7 +181,7 @@ start_host_sink() {
 		wait_for 10 bash -c "! kill -0 $WORKERD_PID 2>/dev/null"
 		: >"$T/workerd.log"
 	done
-	! grep -q 'accepting connection' "$T/host-sink.log"
+	[ "$(accepted "$T/host-sink.log")" = "$seen" ] || { cat "$T/host-sink.log"; return 1; }
 	# every address of every interface is denied (the machine's own eth0 one too)
 	for a in $(ip -o addr show | awk '{print $4}' | cut -d/ -f1); do
 		case $a in 127.* | ::1 | fe80:*) continue ;; esac

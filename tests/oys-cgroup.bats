@@ -198,7 +198,7 @@ is_free() { [ "$(oys-cgroup list --json | jq -r --arg n "$1" '.[] | select(.name
 	[ -z "$output" ]
 
 	oys-cgroup release "$a"
-	! kill -0 "$holder" 2>/dev/null
+	wait_for 5 gone "$holder"
 	is_free "$a"
 	[ "$(oys-cgroup reserve)" = "$a" ]
 	oys-cgroup release "$a"
@@ -234,7 +234,7 @@ is_free() { [ "$(oys-cgroup list --json | jq -r --arg n "$1" '.[] | select(.name
 	name=$(oys-cgroup reserve)
 	[ "$name" = "${P}0" ]
 	wait_for 5 eval '[ -z "$(cat "$MEM/${P}0/cgroup.procs")" ]'
-	! kill -0 "$orphan" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$orphan/stat")" = Z ]
+	wait_for 5 gone "$orphan"
 }
 
 @test "exec runs the command inside the cgroup, in every controller, with the same pid" {
@@ -343,7 +343,7 @@ is_free() { [ "$(oys-cgroup list --json | jq -r --arg n "$1" '.[] | select(.name
 	task=$BG_PID
 	wait_for 5 grep -qx "$task" "$MEM/${P}0/cgroup.procs"
 	oys-cgroup teardown --force
-	! kill -0 "$holder" 2>/dev/null
+	wait_for 5 gone "$holder"
 	[ ! -d "$MEM/${P}0" ]
 	[ ! -d "$MEM/${P}1" ]
 }

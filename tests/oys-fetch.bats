@@ -62,7 +62,7 @@ ZERO_ID=$(printf '0%.0s' {1..64})
 	done
 	run -64 --separate-stderr oys-fetch ../victim
 	[ "$stderr" = "oys-fetch: '../victim' is not a code id (64 lowercase hex digits, or 0x and 64 hex digits)" ]
-	! grep -q 'accepting connection' "$T/sink.log"
+	sink_untouched
 	[ "$(cat victim)" = precious ]
 }
 
@@ -110,9 +110,10 @@ start_attested_store() {
 	cmp blob out2
 	# each fetch: one challenge, one document asked for with its nonce and a fresh 32-byte key,
 	# one load answered 200
-	[ "$(grep -c '"path":"/challenge","status":201' "$T/store.log")" = 2 ]
-	[ "$(grep -c '"path":"/load","status":200' "$T/store.log")" = 2 ]
-	grep -q '"event":"attestation"' "$T/attest.log"
+	# (each server logs a request after its answer)
+	wait_for 10 count_is 2 '"path":"/challenge","status":201' "$T/store.log"
+	wait_for 10 count_is 2 '"path":"/load","status":200' "$T/store.log"
+	wait_for 10 grep -q '"event":"attestation"' "$T/attest.log"
 	[ -z "$(ls "$OYS_STORE/.nonces" | grep -v '\.used$')" ] # both nonces used up
 	[ "$(ls "$OYS_STORE/.nonces" | grep -c '\.used$')" = 2 ]
 }
@@ -165,7 +166,7 @@ start_attested_store() {
 	[ -z "$output" ]
 	[ ! -e out.js ]
 	[ -z "$(find "$OYS_RUNTIME_DIR" -type f -path '*cache*' ! -path '*attest-dev*')" ]
-	grep -q '"path":"/load","status":200' "$T/store.log" # the server did seal it: to the other key
+	wait_for 10 grep -q '"path":"/load","status":200' "$T/store.log" # the server did seal it: to the other key
 }
 
 @test "a second fetch is served from the cache: the storage server may be gone" {
@@ -238,9 +239,7 @@ start_attested_store() {
 serve_raw() {
 	local port
 	port=$(oys-port)
-	# (the short sleep lets socat relay the answer before it sees the script gone)
-	printf '#!/bin/sh\nprintf %q\nsleep 0.2\n' "$1" >"$T/raw.$port.sh"
-	chmod +x "$T/raw.$port.sh"
+	reply_script "$T/raw.$port.sh" "$1"
 	start_bg "$T/raw.log" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/raw.$port.sh"
 	wait_port "$port"
 	RAW_URL=http://127.0.0.1:$port
@@ -255,7 +254,7 @@ serve_raw() {
 	[ "$stderr" = "oys-fetch: storage server $RAW_URL: HTTP 503" ]
 	for body in '[1]' '{"nonce": 7}' '{"nonce": "abcd"}'; do
 		serve_raw "HTTP/1.1 201 Created\r\nContent-Length: ${#body}\r\n\r\n$body"
-		run -69 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL"
+		run -65 --separate-stderr oys-fetch "$ZERO_ID" --store "$RAW_URL"
 		[ "$stderr" = "oys-fetch: storage server $RAW_URL answered a challenge without a 32-byte nonce" ]
 	done
 	serve_raw 'HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}'

@@ -108,7 +108,8 @@ teardown() {
 	serverless "$id" '{"num": 1}'
 	[ "$status_code" = 500 ]
 	[ "$body" = "Internal Server Error" ]
-	line=$(grep '"event":"request"' "$T/serve.log" | tail -1)
+	wait_logged 1
+	line=$(last_logged)
 	[[ $(jq -r .console <<<"$line") == *'Uncaught Error: input rejected: {"num":1}'*'at check (worker.js:3:'* ]]
 	assert_clean
 }
@@ -123,7 +124,8 @@ teardown() {
 	serverless "$id" '{}'
 	[ "$status_code" = 502 ]
 	[ "$(error_code)" = memory_limit ]
-	line=$(grep '"event":"request"' "$T/serve.log" | tail -1)
+	wait_logged 1
+	line=$(last_logged)
 	[ "$(jq -r .oom_kill <<<"$line")" = true ]
 	assert_clean
 }
@@ -287,12 +289,54 @@ teardown() {
 	assert_clean
 }
 
+@test "400 requests, 16 at a time, on a pool of 4: a 429 only after the whole wait for a sandbox, and the counters say so" {
+	slow=$(put_fn "$FN/slow.js")
+	serve_start
+	mkdir -p "$T/load"
+	export T PORT FACTORS slow
+	# quick calls, and every 20th one holding its sandbox for 1 s
+	seq 1 400 | xargs -P 16 -I{} bash -c 'if [ $(({} % 20)) = 0 ]; then b="{\"code_id\": \"$slow\", \"input\": {\"ms\": 1000}}"; \
+		else b="{\"code_id\": \"$FACTORS\", \"input\": {\"num\": $(({} + 1))}}"; fi
+		curl -sS --max-time 60 -o "$T/load/{}.body" -w "%{http_code}" -H "content-type: application/json" \
+		--data-binary "$b" "http://127.0.0.1:$PORT/api/serverless" >"$T/load/{}.code" 2>/dev/null || true'
+	ok=0 busy=0
+	for i in $(seq 1 400); do
+		c=$(cat "$T/load/$i.code")
+		b=$(cat "$T/load/$i.body")
+		if [ $((i % 20)) = 0 ]; then want='{"slept":1000}'; else want="{\"num\":$((i + 1)),\"factors\":["; fi
+		if [ "$c" = 200 ] && [[ $b == "$want"* ]]; then
+			ok=$((ok + 1))
+		elif [ "$c" = 429 ] && [ "$(jq -r .error.code <<<"$b")" = no_sandbox ]; then
+			busy=$((busy + 1))
+		else
+			echo "request $i: $c $b"
+			return 1
+		fi
+	done
+	wait_served
+	wait_logged 400
+	# every 429 waited the whole second oys-serve gives a request for a sandbox
+	[ "$(grep '"event":"request"' "$T/serve.log" | jq -s '[.[] | select(.status == 429)] | length')" = "$busy" ]
+	short=$(grep '"event":"request"' "$T/serve.log" | jq -c 'select(.status == 429 and (.sandbox_wait_ms // 0) < 1000)')
+	[ -z "$short" ] || { echo "429 before the whole wait: $short"; return 1; }
+	waited=$(grep '"event":"request"' "$T/serve.log" | jq -s '[.[] | select(.sandbox_wait_ms != null)] | length')
+	echo "# 400 requests, 16 at a time, pool of 4: $ok answered, $busy got 429 after the whole wait; $waited waited for a sandbox" >&3
+	call GET /metrics
+	grep -qx "oys_sandbox_waits_failed_total $busy" <<<"$body"
+	grep -qx "oys_sandbox_waits_total $waited" <<<"$body"
+	grep -qx "oys_errors_total{code=\"no_sandbox\"} $busy" <<<"$body"
+	grep -qx "oys_requests_total{endpoint=\"serverless\",status=\"429\"} $busy" <<<"$body"
+	grep -qx "oys_requests_total{endpoint=\"serverless\",status=\"200\"} $ok" <<<"$body"
+	assert_clean
+}
+
 @test "one JSON log line per request, with stages, memory and the console's tail" {
 	id=$(put_fn "$FN/console.js")
 	serve_start
 	call GET "/fn/$id/"
 	[ "$body" = done ]
-	line=$(grep '"event":"request"' "$T/serve.log" | tail -1)
+	wait_logged 1 # written after the teardown, after the answer
+	line=$(last_logged)
 	[ "$(jq -r .code_id <<<"$line")" = "$id" ]
 	[ "$(jq -r .status <<<"$line")" = 200 ]
 	[ "$(jq -r .peer <<<"$line")" = "127.0.0.1:$(jq -r '.peer | split(":")[1]' <<<"$line")" ]
@@ -310,6 +354,7 @@ teardown() {
 	call GET /status
 	[ "$(jq -c '{running, free, total, draining}' <<<"$body")" = '{"running":0,"free":4,"total":4,"draining":false}' ]
 	serverless "$FACTORS" '{"num": 6}'
+	wait_served # counted after the teardown, after the answer
 	call GET /metrics
 	grep -q '^oys_requests_total{endpoint="serverless",status="200"} 1$' <<<"$body"
 	grep -q '^oys_sandboxes{state="free"} 4$' <<<"$body"
@@ -390,6 +435,7 @@ stuck_client() {
 	exec 5>&-
 	[[ ${lines[0]} == $'HTTP/1.1 408 Request Timeout\r' ]]
 	# one at a time: the silent connection was answered (and logged) before the next was taken
+	wait_logged 2 "$T/listen.log"
 	[ "$(grep -o '"status":[0-9]*' "$T/listen.log" | tr '\n' ' ')" = '"status":408 "status":200 ' ]
 	run -64 --separate-stderr oys-serve --max-connections 0
 	[ "$stderr" = "oys-serve: --max-connections: '0' is not a whole number from 1 to 65536" ]

@@ -65,7 +65,7 @@ header() { grep -i "^$1:" "$2" | cut -d' ' -f2 | tr -d '\r'; }
 	# only the key is left: no temporary file
 	[ "$(ls | sort | tr '\n' ' ')" = "key key.before link " ]
 	oys-sign keygen -o other
-	! cmp -s key other
+	run -1 cmp -s key other
 }
 
 @test "keygen and pubkey default to \$OYS_SIGNING_KEY, else \$OYS_RUNTIME_DIR/signing.key" {
@@ -183,7 +183,7 @@ frame() {
 	addr=$(oys-sign pubkey -k key --address)
 	"$CAST" wallet verify --no-hash --address "$addr" "0x$d2" "0x$(header X-Signature ans)"
 	"$CAST" wallet verify --no-hash --address "$addr" "0x$do" "0x$(header X-Oyster-Signature ans)"
-	! "$CAST" wallet verify --no-hash --address "$addr" "0x$do" "0x$(header X-Signature ans)"
+	run ! "$CAST" wallet verify --no-hash --address "$addr" "0x$do" "0x$(header X-Signature ans)"
 	[ "$("$CAST" wallet sign --no-hash --private-key "0x$(cat key)" "0x$d2")" = "0x$(header X-Signature ans)" ]
 }
 
@@ -262,7 +262,7 @@ flip() {
 @test "a changed status, timestamp, code id or request id is refused by X-Oyster-Signature" {
 	enclave
 	answer ans
-	change() { sed "$1" ans >changed; ! cmp -s ans changed; run -77 --separate-stderr verify -c changed; }
+	change() { sed "$1" ans >changed; run -1 cmp -s ans changed; run -77 --separate-stderr verify -c changed; }
 	change 's/^HTTP\/1.1 200 /HTTP\/1.1 201 /'
 	[[ $stderr == "oys-sign: X-Oyster-Signature: signed by 0x"*", not by the attested key "* ]]
 	change "s/^X-Oyster-Timestamp: $TS/X-Oyster-Timestamp: $((TS + 1))/"

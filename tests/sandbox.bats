@@ -98,8 +98,8 @@ slow_done() {
 	sock=$(readlink "/proc/$WPID/cwd")/http.sock
 	[ -S "$sock" ]
 	ss -xlpn | grep -F "$sock" | grep -q "pid=$WPID,"
-	! ss -tlpn | grep -q "pid=$WPID,"
-	! nsenter -t "$WPID" -n ss -tlpn | grep -q "pid=$WPID,"
+	run -1 grep -q "pid=$WPID," <<<"$(ss -tlpn)"
+	run -1 grep -q "pid=$WPID," <<<"$(nsenter -t "$WPID" -n ss -tlpn)"
 	[ -z "$(nsenter -t "$WPID" -n ss -tan | tail -n +2)" ]
 	# oys reaches it; another user sees the request directories but cannot enter one
 	run curl -sS --max-time 10 --unix-socket "$sock" -d '{"ms": 0}' http://localhost/

@@ -83,6 +83,18 @@ wait_for() {
 	return 1
 }
 
+# count_is N PATTERN FILE: FILE has N lines matching PATTERN (grep -e). For a log written after
+# an answer: `wait_for 10 count_is N PATTERN FILE`.
+count_is() {
+	[ "$(grep -c -e "$2" "$3" 2>/dev/null)" = "$1" ]
+}
+
+# gone PID: the process has exited (a zombie nobody reaped yet counts as exited). A process
+# dies a little after whatever it answered or let go of: wait for it, `wait_for 5 gone PID`.
+gone() {
+	! kill -0 "$1" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
 # serve_workerd CONFIG: starts workerd on CONFIG in the background and waits for $PORT.
 serve_workerd() {
 	start_bg "$T/workerd.log" "$WORKERD" serve "$1"
@@ -110,16 +122,47 @@ sandboxed_workerd_pids() {
 	done
 }
 
+# reply_script FILE FORMAT: writes FILE, a script for socat's EXEC that reads the request (its
+# head, and a body of Content-Length bytes) and then answers `printf FORMAT`. A server that
+# answered and closed before the request had arrived would have its kernel reset the connection
+# when the request came, and the client could lose the answer to that reset.
+reply_script() {
+	cat >"$1" <<-'EOF'
+		#!/bin/bash
+		len=0
+		while IFS= read -r line; do
+			line=${line%$'\r'}
+			[ -z "$line" ] && break
+			case ${line,,} in content-length:*) len=${line#*:} len=${len// /} ;; esac
+		done
+		[ "$len" -gt 0 ] 2>/dev/null && head -c "$len" >/dev/null
+	EOF
+	# the answer, then a short sleep that lets socat relay it before it sees the script gone
+	printf 'printf %q\nsleep 0.2\n' "$2" >>"$1"
+	chmod +x "$1"
+}
+
+# accepted LOG: the connections a `socat -d -d` listener logging to LOG has accepted so far.
+accepted() {
+	grep -c 'accepting connection' "$1" 2>/dev/null || true
+}
+
 # start_sink: a server on loopback that answers anything with "secret" and logs every
-# connection to $T/sink.log (its port in SINK_PORT): for tests that must show nothing reached it.
+# connection to $T/sink.log (its port in SINK_PORT): for tests that must show nothing reached
+# it (sink_untouched).
 start_sink() {
 	SINK_PORT=$(oys-port)
-	# (the short sleep lets socat relay the answer before it sees the script gone)
-	printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nsecret"\nsleep 0.2\n' >"$T/sink.sh"
-	chmod +x "$T/sink.sh"
+	reply_script "$T/sink.sh" 'HTTP/1.0 200 OK\r\n\r\nsecret'
 	start_bg "$T/sink.log" socat -d -d "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:$T/sink.sh"
 	wait_port "$SINK_PORT"
-	: >"$T/sink.log" # forget wait_port's own probe
+	# wait_port's own probe is logged a moment after it connected: counted once logged
+	wait_for 5 eval '[ "$(accepted "$T/sink.log")" -ge 1 ]'
+	SINK_SEEN=$(accepted "$T/sink.log")
+}
+
+# sink_untouched: no connection reached the sink since start_sink.
+sink_untouched() {
+	[ "$(accepted "$T/sink.log")" = "$SINK_SEEN" ] || { echo "the sink was reached:"; cat "$T/sink.log"; return 1; }
 }
 
 # raw_request PORT FORMAT: sends `printf FORMAT` (so \r, \n and \0 are bytes) on a new

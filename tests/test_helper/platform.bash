@@ -53,6 +53,38 @@ serverless() {
 	call POST /api/serverless "{\"code_id\": \"$1\", \"input\": $2}"
 }
 
+# oys-serve answers before its teardown, and counts the request in /metrics and writes its log
+# line after it: a test that reads the log or /metrics waits for the line (wait_logged) or for
+# every oys-serve of the test to be gone (wait_served), never only for the answer.
+
+# logged_count [FILE]: the request lines in FILE (default $T/serve.log).
+logged_count() {
+	local f=${1:-$T/serve.log}
+	[ -f "$f" ] || { echo 0; return 0; }
+	grep -c '"event":"request"' "$f" || true
+}
+
+logged_at_least() {
+	[ "$(logged_count "${2:-}")" -ge "$1" ]
+}
+
+# wait_logged N [FILE]: until FILE (default $T/serve.log) holds N request lines (10 s at most).
+wait_logged() {
+	wait_for 10 logged_at_least "$1" "${2:-}" ||
+		{ echo "${2:-$T/serve.log}: $(logged_count "${2:-}") request lines, not $1"; return 1; }
+}
+
+# last_logged: the last request line of $T/serve.log (after wait_logged).
+last_logged() {
+	grep '"event":"request"' "$T/serve.log" | tail -1
+}
+
+# wait_served: every oys-serve of this test has exited, so each answer, teardown, /metrics count
+# and log line is done (10 s at most).
+wait_served() {
+	wait_for 10 no_oys_serve || { echo "oys-serve still running: $(stray_processes)"; return 1; }
+}
+
 # error_code: the "code" of a JSON error body.
 error_code() {
 	jq -r .error.code <<<"$body"
