@@ -25,7 +25,7 @@ host_start() {
 	local name=$1 n=$2 prefix="oyst${BATS_TEST_NUMBER}p$$${1}_" port aport
 	shift 2
 	mkdir -p "$T/$name"
-	echo "$prefix" >>"$BATS_TEST_TMPDIR/.pools"
+	echo "$prefix $T/$name/run" >>"$BATS_TEST_TMPDIR/.pools"
 	OYS_CGROUP_PREFIX=$prefix OYS_RUNTIME_DIR=$T/$name/run oys-cgroup setup --count "$n" --memory 128M >/dev/null
 	port=$(oys-port)
 	start_bg "$T/$name/serve.log" env OYS_RUNTIME_DIR="$T/$name/run" OYS_CGROUP_PREFIX="$prefix" "$@" \

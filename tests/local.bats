@@ -9,7 +9,7 @@ load test_helper/platform
 setup() {
 	common_setup
 	export OYS_CGROUP_PREFIX="oyst${BATS_TEST_NUMBER}l$$_"
-	echo "$OYS_CGROUP_PREFIX" >>"$BATS_TEST_TMPDIR/.pools"
+	echo "$OYS_CGROUP_PREFIX $OYS_RUNTIME_DIR" >>"$BATS_TEST_TMPDIR/.pools"
 	export OYS_BIN=${OYS_TEST_BIN:-$ROOT/bin}
 	export OYS_STATE=$T/state OYS_LOCAL_STATE=$T/state
 	export OYS_PORT=$(oys-port) OYS_AGENT_PORT=$(oys-port) OYS_ATTEST_PORT=$(oys-port)

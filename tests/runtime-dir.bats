@@ -98,7 +98,7 @@ refused_by_all() {
 	mkdir -p "$OYS_RUNTIME_DIR/cgroup" "$OYS_RUNTIME_DIR/req"
 	chown 65534 "$OYS_RUNTIME_DIR/cgroup" "$OYS_RUNTIME_DIR/req"
 	export OYS_CGROUP_PREFIX="oyst${BATS_TEST_NUMBER}p$$_"
-	echo "$OYS_CGROUP_PREFIX" >>"$BATS_TEST_TMPDIR/.pools" # pool_setup's prefix, for the teardown
+	echo "$OYS_CGROUP_PREFIX $OYS_RUNTIME_DIR" >>"$BATS_TEST_TMPDIR/.pools" # pool_setup's prefix, for the teardown
 	run -78 --separate-stderr oys-cgroup setup --count 1
 	[ "$stderr" = "oys-cgroup: runtime directory $OYS_RUNTIME_DIR: $OYS_RUNTIME_DIR/cgroup is owned by uid 65534, not by root: refusing it" ]
 	# nothing was created before the refusal

@@ -8,16 +8,22 @@ FN=$ROOT/tests/fixtures/fn
 pool_setup() {
 	export OYS_CGROUP_PREFIX="oyst${BATS_TEST_NUMBER}p$$_"
 	oys-cgroup setup --count "${1:-4}" --memory "${2:-256M}" >/dev/null
-	echo "$OYS_CGROUP_PREFIX" >>"$BATS_TEST_TMPDIR/.pools"
+	echo "$OYS_CGROUP_PREFIX $OYS_RUNTIME_DIR" >>"$BATS_TEST_TMPDIR/.pools"
 }
 
+# Each line of .pools: PREFIX and the runtime directory it was set up with (its lock files
+# and its slots' network namespaces are there). A test that moved to another runtime
+# directory after the setup used the slots' namespaces there: those mounts are undone here.
 pool_teardown() {
-	local p
+	local p dir m
 	[ -f "$BATS_TEST_TMPDIR/.pools" ] || return 0
-	while read -r p; do
-		OYS_CGROUP_PREFIX=$p oys-cgroup teardown --force >/dev/null 2>&1 || true
+	while read -r p dir; do
+		OYS_CGROUP_PREFIX=$p OYS_RUNTIME_DIR=${dir:-$OYS_RUNTIME_DIR} oys-cgroup teardown --force >/dev/null 2>&1 || true
 	done <"$BATS_TEST_TMPDIR/.pools"
 	rm -f "$BATS_TEST_TMPDIR/.pools"
+	for m in $(awk -v t="$BATS_TEST_TMPDIR/" '$9 == "nsfs" && index($5, t) == 1 { print $5 }' /proc/self/mountinfo); do
+		umount "$m" 2>/dev/null || true
+	done
 }
 
 # put_fn FILE: stores a function, prints its code_id.
