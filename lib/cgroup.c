@@ -581,6 +581,16 @@ int oys_cgroup_reset(struct oys_cgroup *cg, struct oys_err *e)
 	return 0;
 }
 
+int oys_cgroup_cpu_weight(struct oys_cgroup *cg, int low, struct oys_err *e)
+{
+	struct priv *p = P(cg);
+	if (!p->dir[D_CPU][0])
+		return oys_err_set(e, OYS_EUNAVAIL, "cgroup %s has no cpu controller", cg->name);
+	const char *file = cg->version == 1 ? "cpu.shares" : "cpu.weight";
+	int err = put(p->dir[D_CPU], file, cg->version == 1 ? (low ? "2" : "1024") : (low ? "1" : "100"));
+	return err ? file_err(e, err, "weight", cg, file) : 0;
+}
+
 /* The pool's limits, as setup recorded them; 0 fields when unknown. */
 static void pool_limits(const char *prefix, struct oys_cgroup_limits *l)
 {
@@ -695,6 +705,11 @@ static int apply_limits(struct oys_cgroup *cg, const struct oys_cgroup_limits *w
 	return 0;
 }
 
+static int p_has_cpu(struct oys_cgroup *cg)
+{
+	return P(cg)->dir[D_CPU][0] != '\0';
+}
+
 /* Prepares a cgroup whose lock was just taken, from the note read (nt): kills what a holder that
  * is gone left, resets the counters, applies the limits, writes the note. */
 static int take_noted(struct oys_cgroup *cg, const char *prefix, const struct oys_cgroup_limits *lim,
@@ -726,6 +741,8 @@ static int take_noted(struct oys_cgroup *cg, const char *prefix, const struct oy
 			want.pids = pool.pids;
 	}
 	rc = apply_limits(cg, &want, &nt->lim, e);
+	if (rc == 0 && p_has_cpu(cg))
+		oys_cgroup_cpu_weight(cg, 0, NULL); /* a warm sandbox's start may have left it low */
 	oys_cg_note_put(cg->lockfd, nt);
 	return rc;
 }

@@ -125,6 +125,12 @@ int oys_cgroup_pool_size(const char *prefix, int *count, int *version, struct oy
  * baseline (recorded in the lock file, so other processes' stat see it). */
 int oys_cgroup_reset(struct oys_cgroup *cg, struct oys_err *e);
 
+/* The cgroup's CPU weight against its siblings when the CPU is contended (v1 cpu.shares 2 or
+ * 1024, v2 cpu.weight 1 or 100): low for a warm sandbox that is starting, so that it takes
+ * no CPU from requests running; the default again before one runs there (a reservation
+ * restores it too). OYS_EUNAVAIL without a cpu controller. The quota is not touched. */
+int oys_cgroup_cpu_weight(struct oys_cgroup *cg, int low, struct oys_err *e);
+
 /* ---- pool administration (lib/cgroupadm.c, through libcgroup; only oys-cgroup links it) */
 
 /* Creates (or updates the limits of) the pool. count <= 0: as many as fit, (MemAvailable -

@@ -63,6 +63,7 @@ struct slot {
 	int failures;               /* failed starts in a row */
 	double t_start;
 	unsigned long long ready_memory; /* cgroup memory when it became ready */
+	int low_weight;             /* its cgroup has the low CPU weight (starting) */
 };
 
 struct conn {
@@ -223,6 +224,9 @@ static void start(struct pool *pl, struct slot *s)
 		return;
 	}
 	pl->reserve_blocked = 0;
+	/* Its start takes no CPU from requests running: a low weight for its cgroup, given back
+	 * at the claim (a nice value would only count against tasks of the same cgroup). */
+	s->low_weight = oys_cgroup_cpu_weight(&s->cg, 1, NULL) == 0;
 	s->t_start = oys_now_ms();
 	s->state = STARTING;
 	s->deadline = s->t_start + o->start_timeout_ms;
@@ -268,8 +272,9 @@ static void start(struct pool *pl, struct slot *s)
 	sp.args = extra;
 	sp.cg = &s->cg;
 	sp.sb = &sb;
-	/* The child inherits the priority it is forked with; oys-warm takes its own back at once. */
-	int niced = pl->can_nice && setpriority(PRIO_PROCESS, 0, pl->nice + START_NICE) == 0;
+	/* Without a cpu controller: a nice value. The child inherits the priority it is forked
+	 * with; oys-warm takes its own back at once. */
+	int niced = !s->low_weight && pl->can_nice && setpriority(PRIO_PROCESS, 0, pl->nice + START_NICE) == 0;
 	int rc = oys_workerd_spawn(&sp, &s->w, &e);
 	if (niced && setpriority(PRIO_PROCESS, 0, pl->nice) < 0)
 		pl->can_nice = 0;
@@ -387,8 +392,10 @@ static void hand_over(struct pool *pl, struct slot *s, int i)
 	struct conn *c = &pl->conns[i];
 	char msg[PATH_MAX];
 	snprintf(msg, sizeof msg, "ok %s %ld %s", s->cg.name, (long)s->w.pid, s->sock);
-	if (pl->can_nice)
-		renice(s->w.pid, pl->nice); /* a request runs there now */
+	if (s->low_weight)
+		s->low_weight = oys_cgroup_cpu_weight(&s->cg, 0, NULL) != 0; /* a request runs there now */
+	else if (pl->can_nice)
+		renice(s->w.pid, pl->nice);
 	int fds[2] = {s->w.pidfd, s->w.outfd};
 	if (reply(c->fd, msg, fds, 2) < 0) {
 		drop_conn(pl, i); /* the claimer is gone: the sandbox stays ready */
