@@ -107,6 +107,45 @@ workerds() {
 	assert_no_warm
 }
 
+# The CPU weights of the pool's members (v1 cpu.shares), in member order.
+cpu_shares() {
+	local i
+	for i in 0 1 2 3; do cat "/sys/fs/cgroup/cpu/$OYS_CGROUP_PREFIX$i/cpu.shares"; done | xargs
+}
+busy_warm() {
+	[ "$(oys-warm status --json | jq .busy)" = "$1" ]
+}
+
+@test "a sandbox starting or ready yields the CPU (the lowest weight); a request gets the default, warm or cold" {
+	[ -d "/sys/fs/cgroup/cpu/${OYS_CGROUP_PREFIX}0" ] || skip "no cgroup v1 cpu controller here (the weight is cpu.weight on v2)"
+	id=$(put_fn "$FN/slow.js")
+	warm_start 4
+	[ "$(cpu_shares)" = "2 2 2 2" ]
+	serve_start
+	curl -sS -o "$T/warm.out" --data-binary "{\"code_id\": \"$id\", \"input\": {\"ms\": 3000}}" \
+		-H 'content-type: application/json' "http://127.0.0.1:$PORT/api/serverless" &
+	cpid=$!
+	wait_for 20 busy_warm 1
+	# the claimed one runs the request at the default weight, the others wait ready at the lowest
+	[ "$(cpu_shares | tr ' ' '\n' | sort -n | xargs)" = "2 2 2 1024" ] || { cpu_shares; return 1; }
+	wait "$cpid"
+	[ "$(jq -c . "$T/warm.out")" = '{"slept":3000}' ]
+	warm_stop
+	# cold: a reservation gives the cgroup its default weight back
+	curl -sS -o "$T/cold.out" --data-binary "{\"code_id\": \"$id\", \"input\": {\"ms\": 3000}}" \
+		-H 'content-type: application/json' "http://127.0.0.1:$PORT/api/serverless" &
+	cpid=$!
+	wait_for 20 workerd_running
+	run -0 oys-cgroup list --json
+	busy=$(jq -r '.[] | select(.busy) | .name' <<<"$output")
+	[ -n "$busy" ]
+	[ "$(cat "/sys/fs/cgroup/cpu/$busy/cpu.shares")" = 1024 ]
+	wait "$cpid"
+	[ "$(jq -c . "$T/cold.out")" = '{"slept":3000}' ]
+	[ "$(last_line | jq .warm)" = false ]
+	assert_no_warm
+}
+
 # ---- through oys-serve ----
 
 @test "one request per process: a value kept in a global is never found again, on the warm path" {
