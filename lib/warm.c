@@ -129,6 +129,55 @@ static void kill_sandbox(struct oys_workerd *w)
 	oys_workerd_stop(w);
 }
 
+enum { LOAD_OK, LOAD_LOST, LOAD_FAILED };
+
+/* Sends the function to the loader of the sandbox at sock, with a fresh token (written to
+ * token, 33 bytes), and reads its 204: LOAD_OK. Until
+ * the function's request is sent, nothing of the function has run: a sandbox that fails here
+ * (it died, oys-warm died, the loader refused) is LOAD_LOST, and the cold path runs the
+ * request. Only a client gone or a load that hangs are answered from here: LOAD_FAILED, with
+ * the error in r. */
+static int send_load(const struct oys_run_opts *o, const struct oys_warm_fn *fn, struct oys_workerd *w,
+                     const char *sock, char *token, struct oys_run_result *r)
+{
+	int start_ms = fn->lim->start_timeout_ms;
+	struct oys_buf body = OYS_BUF_INIT;
+	struct oys_fn_response lr = {0};
+	size_t jlen = 0;
+	int rc = LOAD_FAILED;
+	if (oys_random_hex(token, 16) < 0 || load_body(fn, token, &body, &jlen) < 0) {
+		oys_err_sys(&r->err, OYS_EOSERR, "warm sandbox: the load");
+		fail(r, OYS_EOSERR, "internal", "start", 500);
+		goto out;
+	}
+	char what[32];
+	snprintf(what, sizeof what, "load %zu", jlen);
+	struct oys_header lh[] = {{"Host", "localhost"}, {"X-Oys-Loader", what}, {"Content-Type", "application/octet-stream"}};
+	struct oys_fn_request lq = {"POST", "/", lh, 3, body.data, body.len};
+	struct oys_fn_limits ll = {start_ms, start_ms, LOAD_RESPONSE_MAX, o->abort_fd, o->abort_flag};
+	w->t_spawn_ms = oys_now_ms();
+	int fd = unix_connect(sock);
+	if (fd < 0) {
+		rc = LOAD_LOST;
+	} else if (oys_fn_exchange(w, fd, &lq, &ll, &lr, &r->err)) {
+		fail(r, OYS_EOSERR, "internal", "start", 500);
+	} else if (lr.outcome == OYS_FN_ABORTED) {
+		oys_err_set(&r->err, OYS_EIO, "request aborted: the client is gone");
+		fail(r, OYS_EIO, "client_gone", "start", 499);
+	} else if (lr.outcome == OYS_FN_TIMEOUT || lr.outcome == OYS_FN_START_TIMEOUT) {
+		r->timed_out = 1;
+		oys_err_set(&r->err, OYS_ETEMPFAIL, "warm sandbox did not take the function within %.0f s",
+		            start_ms / 1000.0);
+		fail(r, OYS_ETEMPFAIL, "start_timeout", "start", 504);
+	} else {
+		rc = lr.outcome == OYS_FN_OK && lr.status == 204 ? LOAD_OK : LOAD_LOST;
+	}
+out:
+	oys_fn_response_free(&lr);
+	oys_buf_free(&body);
+	return rc;
+}
+
 int oys_warm_run(const struct oys_run_opts *o, const struct oys_warm_fn *fn, struct oys_run_result *r,
                  double *t_done)
 {
@@ -153,57 +202,20 @@ int oys_warm_run(const struct oys_run_opts *o, const struct oys_warm_fn *fn, str
 	fcntl(w.outfd, F_SETFL, O_NONBLOCK);
 	double t_claimed = oys_now_ms();
 	char token[33];
-	struct oys_buf body = OYS_BUF_INIT;
-	struct oys_fn_response lr = {0};
-	size_t jlen = 0;
 	int answered = 0, lost = 0;
 
 	/* The function, to the loader. */
-	if (oys_random_hex(token, 16) < 0 || load_body(fn, token, &body, &jlen) < 0) {
-		oys_err_sys(&r->err, OYS_EOSERR, "warm sandbox: the load");
-		fail(r, OYS_EOSERR, "internal", "start", 500);
-		goto done;
-	}
-	char what[32];
-	snprintf(what, sizeof what, "load %zu", jlen);
-	struct oys_header lh[] = {{"Host", "localhost"}, {"X-Oys-Loader", what}, {"Content-Type", "application/octet-stream"}};
-	struct oys_fn_request lq = {"POST", "/", lh, 3, body.data, body.len};
-	struct oys_fn_limits ll = {start_ms, start_ms, LOAD_RESPONSE_MAX, o->abort_fd, o->abort_flag};
-	/* Until the function's request is sent, nothing of the function has run: a sandbox that
-	 * fails here (it died, oys-warm died, the loader refused) hands the run to the cold path.
-	 * Only a client gone or a load that hangs are answered from here. */
-	w.t_spawn_ms = oys_now_ms();
-	int fd = unix_connect(c.socket);
-	if (fd < 0) {
+	int ld = send_load(o, fn, &w, c.socket, token, r);
+	if (ld == LOAD_LOST)
 		lost = 1;
+	if (ld != LOAD_OK)
 		goto done;
-	}
-	if (oys_fn_exchange(&w, fd, &lq, &ll, &lr, &r->err)) {
-		fail(r, OYS_EOSERR, "internal", "start", 500);
-		goto done;
-	}
-	if (lr.outcome == OYS_FN_ABORTED) {
-		oys_err_set(&r->err, OYS_EIO, "request aborted: the client is gone");
-		fail(r, OYS_EIO, "client_gone", "start", 499);
-		goto done;
-	}
-	if (lr.outcome == OYS_FN_TIMEOUT || lr.outcome == OYS_FN_START_TIMEOUT) {
-		r->timed_out = 1;
-		oys_err_set(&r->err, OYS_ETEMPFAIL, "warm sandbox did not take the function within %.0f s",
-		            start_ms / 1000.0);
-		fail(r, OYS_ETEMPFAIL, "start_timeout", "start", 504);
-		goto done;
-	}
-	if (lr.outcome != OYS_FN_OK || lr.status != 204) {
-		lost = 1;
-		goto done;
-	}
 	r->t.start = oys_now_ms() - t_claimed;
 
 	/* The request, to the function: what the cold path does from here. */
 	struct oys_fn_limits lim = {start_ms, exec_ms, max_response, o->abort_fd, o->abort_flag};
 	w.t_spawn_ms = oys_now_ms();
-	fd = unix_connect(c.socket);
+	int fd = unix_connect(c.socket);
 	if (fd < 0) {
 		lost = 1; /* the request was not sent */
 		goto done;
@@ -241,8 +253,6 @@ done:
 		oys_workerd_free(&w);
 		oys_cgroup_release(&cg);
 		oys_warm_claim_end(&c);
-		oys_fn_response_free(&lr);
-		oys_buf_free(&body);
 		return OYS_WARM_COLD;
 	}
 	r->warm = 1;
@@ -260,7 +270,5 @@ done:
 	oys_workerd_free(&w);
 	oys_cgroup_release(&cg);
 	oys_warm_claim_end(&c); /* oys-warm empties the cgroup and starts the next one */
-	oys_fn_response_free(&lr);
-	oys_buf_free(&body);
 	return OYS_WARM_DONE;
 }
