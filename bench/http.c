@@ -94,10 +94,10 @@ static int one_request(int port, const char *req, size_t reqlen, int *status)
 
 int main(int argc, char **argv)
 {
-	int n = 50, port = 0, exec_mode = 0, out_mode = 0, clients = 0, c;
+	int n = 50, port = 0, exec_mode = 0, out_mode = 0, clients = 0, pause_ms = 0, c;
 	const char *method = "POST", *path = "/", *body = "";
 	oys_set_progname(argv[0]);
-	while ((c = getopt(argc, argv, "+n:p:m:u:b:xorc:")) != -1) {
+	while ((c = getopt(argc, argv, "+n:p:m:u:b:xorc:w:")) != -1) {
 		switch (c) {
 		case 'n': n = atoi(optarg); break;
 		case 'p': port = atoi(optarg); break;
@@ -108,11 +108,12 @@ int main(int argc, char **argv)
 		case 'o': exec_mode = out_mode = 1; break;
 		case 'r': break; /* responses are complete at Content-Length anyway */
 		case 'c': clients = atoi(optarg); break;
+		case 'w': pause_ms = atoi(optarg); break;
 		default: return OYS_EUSAGE;
 		}
 	}
 	if (optind >= argc || n < 1 || (!exec_mode && port <= 0))
-		oys_die(OYS_EUSAGE, "usage: http -n N (-p PORT [-m M] [-u PATH] [-b BODY] [-c CLIENTS] | -x | -o) -- CMD...");
+		oys_die(OYS_EUSAGE, "usage: http -n N (-p PORT [-m M] [-u PATH] [-b BODY] [-c CLIENTS | -w PAUSE_MS] | -x | -o) -- CMD...");
 	char **cmd = argv + optind;
 	double *t = calloc((size_t)n, sizeof *t);
 	signal(SIGPIPE, SIG_IGN);
@@ -200,6 +201,8 @@ int main(int argc, char **argv)
 		}
 		for (int i = 0; i < n; i++) {
 			int status = 0;
+			if (pause_ms > 0) /* a rest before each request: what a pool that keeps up gives */
+				usleep((useconds_t)pause_ms * 1000);
 			double t0 = oys_now_ms();
 			if (one_request(port, req, (size_t)len, &status) < 0 || status != 200) {
 				kill(-pid, SIGTERM);
