@@ -912,9 +912,9 @@ int oys_cgroup_stat(const struct oys_cgroup *cg, struct oys_cgroup_stat *st, str
 	}
 	int k = oys_cg_each_proc(mem, NULL, NULL);
 	st->tasks = k > 0 ? k : 0;
-	if (cg->lockfd >= 0) {
+	if (cg->lockfd >= 0 || cg->claimed) {
 		st->busy = 1;
-		st->holder = (long)getpid();
+		st->holder = cg->lockfd >= 0 ? (long)getpid() : 0;
 	} else {
 		struct heldset hs;
 		oys_cg_held_load(&hs);

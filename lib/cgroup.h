@@ -37,6 +37,9 @@ struct oys_cgroup {
 	int index;                  /* its place in the pool: 3 (-1: not a pool member's name) */
 	int version;                /* 1 or 2 */
 	int lockfd;                 /* the reservation; -1 when not held */
+	int claimed;                /* not ours, but held by another process for us (a warm
+	                               sandbox oys-warm handed over): busy, without asking whom
+	                               (/proc/locks, whose read can wait for an RCU grace period) */
 	unsigned long long oom_base; /* OOM-kill counter at reservation, to count this use's */
 	/* implementation-private: resolved directory paths etc. */
 	char priv[1024];

@@ -190,7 +190,7 @@ int oys_warm_run(const struct oys_run_opts *o, const struct oys_warm_fn *fn, str
 	if (oys_warm_claim(fn->prefix, fn->outbound, fn->limits, start_ms, 2 * start_ms + exec_ms + 10000, &c, NULL))
 		return OYS_WARM_COLD;
 	struct oys_cgroup cg;
-	if (oys_cgroup_open_pool(fn->prefix, c.cgroup, &cg, NULL) || oys_cgroup_reset(&cg, NULL)) {
+	if (oys_cgroup_open_pool(fn->prefix, c.cgroup, &cg, NULL) || (cg.claimed = 1, oys_cgroup_reset(&cg, NULL))) {
 		oys_cgroup_release(&cg);
 		oys_warm_claim_end(&c);
 		return OYS_WARM_COLD;

@@ -441,8 +441,16 @@ static int may_wait(struct pool *pl, int policy)
 		const struct slot *s = &pl->slots[k];
 		coming |= same_policy(pl, s->policy, policy) && s->failures == 0 && s->state != READY;
 	}
-	int total, busy;
-	return coming && oys_cgroup_pool_count(pl->o->prefix, &total, &busy, NULL) == 0 && busy >= total;
+	if (!coming)
+		return 0;
+	/* every cgroup of the pool ours: none is free, without asking /proc/locks (whose read
+	 * can wait for an RCU grace period, stalling every claim behind it) */
+	int total, busy, held = 0, version;
+	for (int k = 0; k < pl->o->count; k++)
+		held += pl->slots[k].state != EMPTY;
+	if (oys_cgroup_pool_size(pl->o->prefix, &total, &version, NULL) == 0 && held >= total)
+		return 1;
+	return oys_cgroup_pool_count(pl->o->prefix, &total, &busy, NULL) == 0 && busy >= total;
 }
 
 static int lim_eq(double a, double b)
