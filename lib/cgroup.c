@@ -705,11 +705,6 @@ static int apply_limits(struct oys_cgroup *cg, const struct oys_cgroup_limits *w
 	return 0;
 }
 
-static int p_has_cpu(struct oys_cgroup *cg)
-{
-	return P(cg)->dir[D_CPU][0] != '\0';
-}
-
 /* Prepares a cgroup whose lock was just taken, from the note read (nt): kills what a holder that
  * is gone left, resets the counters, applies the limits, writes the note. */
 static int take_noted(struct oys_cgroup *cg, const char *prefix, const struct oys_cgroup_limits *lim,
@@ -741,7 +736,7 @@ static int take_noted(struct oys_cgroup *cg, const char *prefix, const struct oy
 			want.pids = pool.pids;
 	}
 	rc = apply_limits(cg, &want, &nt->lim, e);
-	if (rc == 0 && p_has_cpu(cg))
+	if (rc == 0)
 		oys_cgroup_cpu_weight(cg, 0, NULL); /* a warm sandbox's start may have left it low */
 	oys_cg_note_put(cg->lockfd, nt);
 	return rc;

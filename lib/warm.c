@@ -132,11 +132,10 @@ static void kill_sandbox(struct oys_workerd *w)
 enum { LOAD_OK, LOAD_LOST, LOAD_FAILED };
 
 /* Sends the function to the loader of the sandbox at sock, with a fresh token (written to
- * token, 33 bytes), and reads its 204: LOAD_OK. Until
- * the function's request is sent, nothing of the function has run: a sandbox that fails here
- * (it died, oys-warm died, the loader refused) is LOAD_LOST, and the cold path runs the
- * request. Only a client gone or a load that hangs are answered from here: LOAD_FAILED, with
- * the error in r. */
+ * token, 33 bytes), and reads its 204: LOAD_OK. Until the function's request is sent, nothing
+ * of the function has run: a sandbox that fails here (it died, oys-warm died, the loader
+ * refused) is LOAD_LOST, and the cold path runs the request. Only a client gone or a load that
+ * hangs are answered from here: LOAD_FAILED, with the error in r. */
 static int send_load(const struct oys_run_opts *o, const struct oys_warm_fn *fn, struct oys_workerd *w,
                      const char *sock, char *token, struct oys_run_result *r)
 {
@@ -190,7 +189,9 @@ int oys_warm_run(const struct oys_run_opts *o, const struct oys_warm_fn *fn, str
 	if (oys_warm_claim(fn->prefix, fn->outbound, fn->limits, start_ms, 2 * start_ms + exec_ms + 10000, &c, NULL))
 		return OYS_WARM_COLD;
 	struct oys_cgroup cg;
-	if (oys_cgroup_open_pool(fn->prefix, c.cgroup, &cg, NULL) || (cg.claimed = 1, oys_cgroup_reset(&cg, NULL))) {
+	int rc = oys_cgroup_open_pool(fn->prefix, c.cgroup, &cg, NULL);
+	cg.claimed = 1; /* oys-warm holds it for us */
+	if (rc || oys_cgroup_reset(&cg, NULL)) {
 		oys_cgroup_release(&cg);
 		oys_warm_claim_end(&c);
 		return OYS_WARM_COLD;
