@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -911,18 +912,7 @@ int oys_cgroup_stat(const struct oys_cgroup *cg, struct oys_cgroup_stat *st, str
 		st->busy = 1;
 		st->holder = cg->lockfd >= 0 ? (long)getpid() : 0;
 	} else {
-		struct heldset hs;
-		oys_cg_held_load(&hs);
-		if (hs.ok) {
-			st->busy = oys_cg_held_has(&hs, cg->name);
-		} else {
-			/* No /proc/locks: test by taking the lock (may disturb a concurrent reserve). */
-			int fd = oys_cg_lock_take(cg->name, NULL);
-			st->busy = fd < 0 && errno == EWOULDBLOCK;
-			if (fd >= 0)
-				close(fd);
-		}
-		oys_cg_held_free(&hs);
+		st->busy = oys_cg_held_probe(cg->name);
 		struct note nt;
 		if (st->busy && oys_cg_note_read(cg->name, &nt) == 0)
 			st->holder = nt.pid;
@@ -942,6 +932,14 @@ int oys_cgroup_held(const struct oys_cgroup *cg)
 	if (oys_cg_note_fd_read(cg->lockfd, &nt) == 0 && strcmp(nt.kind, "gone") == 0)
 		return 0; /* being torn down */
 	return oys_cg_is_dir(CP(cg)->dir[D_MEM]);
+}
+
+void oys_cgroup_unlock(struct oys_cgroup *cg)
+{
+	if (cg->lockfd < 0)
+		return;
+	oys_cg_held_mark(cg->lockfd, 0);
+	flock(cg->lockfd, LOCK_UN);
 }
 
 void oys_cgroup_release(struct oys_cgroup *cg)
@@ -970,15 +968,12 @@ int oys_cgroup_pool_count(const char *prefix, int *total, int *busy, struct oys_
 	int n = oys_cg_pool_size(h, prefix);
 	if (n == 0)
 		return oys_cg_no_pool(e, prefix);
-	struct heldset hs;
-	oys_cg_held_load(&hs);
 	*total = n;
 	*busy = 0;
 	for (int i = 0; i < n; i++) {
 		char name[128];
 		snprintf(name, sizeof name, "%s%d", prefix, i);
-		*busy += oys_cg_held_has(&hs, name);
+		*busy += oys_cg_held_probe(name);
 	}
-	oys_cg_held_free(&hs);
 	return 0;
 }

@@ -38,8 +38,7 @@ struct oys_cgroup {
 	int version;                /* 1 or 2 */
 	int lockfd;                 /* the reservation; -1 when not held */
 	int claimed;                /* not ours, but held by another process for us (a warm
-	                               sandbox oys-warm handed over): busy, without asking whom
-	                               (/proc/locks, whose read can wait for an RCU grace period) */
+	                               sandbox oys-warm handed over): busy, without asking */
 	unsigned long long oom_base; /* OOM-kill counter at reservation, to count this use's */
 	/* implementation-private: resolved directory paths etc. */
 	char priv[1024];
@@ -81,6 +80,9 @@ int oys_cgroup_fd(const struct oys_cgroup *cg);
 int oys_cgroup_stat(const struct oys_cgroup *cg, struct oys_cgroup_stat *st, struct oys_err *e);
 /* SIGKILLs every task in the cgroup and waits (bounded) until it is empty. */
 int oys_cgroup_kill(const struct oys_cgroup *cg, struct oys_err *e);
+/* Gives the reservation up at once, though forked children may still have a copy of its
+ * descriptor (between their fork and their close_range()); release then closes it. */
+void oys_cgroup_unlock(struct oys_cgroup *cg);
 /* Kills what is left, releases the lock. Safe to call twice. A reservation the pool lost
  * (oys_cgroup_held() 0) kills nothing: the cgroup is gone, or another's now. */
 void oys_cgroup_release(struct oys_cgroup *cg);

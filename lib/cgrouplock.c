@@ -1,5 +1,5 @@
 /* cgrouplock.c: reservations of the pool's cgroups (see cgroup-int.h): the lock files under
- * RUNTIME/cgroup, the notes written in them, and who holds them now (/proc/locks). */
+ * RUNTIME/cgroup, the notes written in them, and whether they are held now (the held mark). */
 #include "cgroup-int.h"
 #include "file.h"
 
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 int oys_cg_lock_path(const char *name, char *out, size_t n)
@@ -34,6 +33,8 @@ int oys_cg_lock_take(const char *name, struct oys_err *e)
 		return -1;
 	}
 	int fd = oys_lock_path(path, 0);
+	if (fd >= 0)
+		oys_cg_held_mark(fd, 1);
 	if (fd < 0 && errno != EWOULDBLOCK) {
 		int saved = errno;
 		oys_err_sys(e, saved == EACCES ? OYS_ENOPERM : OYS_ECANTCREAT, "cannot lock %s", path);
@@ -137,54 +138,30 @@ int oys_cg_note_read(const char *name, struct note *nt)
 	return r;
 }
 
-void oys_cg_held_load(struct heldset *s)
+/* The held mark: an OFD write lock on the lock file's second byte (the note's lock is the first),
+ * owned like the flock by the open file description. */
+static int held_setlk(int fd, short type)
 {
-	memset(s, 0, sizeof *s);
-	FILE *f = fopen("/proc/locks", "re");
-	if (f == NULL)
-		return;
-	char line[256];
-	size_t cap = 0;
-	while (fgets(line, sizeof line, f)) {
-		char type[16];
-		unsigned maj, min;
-		unsigned long ino;
-		/* "1: FLOCK  ADVISORY  WRITE 1234 fe:00:10952936 0 EOF"; waiters have "->" and are
-		 * not holders. */
-		if (strstr(line, "->") || sscanf(line, "%*d: %15s %*s %*s %*d %x:%x:%lu", type, &maj, &min, &ino) != 4 ||
-		    strcmp(type, "FLOCK") != 0)
-			continue;
-		if (s->n == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			void *nv = realloc(s->v, nc * sizeof *s->v);
-			if (nv == NULL)
-				break;
-			s->v = nv;
-			cap = nc;
-		}
-		s->v[s->n].maj = maj;
-		s->v[s->n].min = min;
-		s->v[s->n].ino = ino;
-		s->n++;
-	}
-	fclose(f);
-	s->ok = 1;
+	struct flock l = {.l_type = type, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
+	return fcntl(fd, F_OFD_SETLK, &l);
 }
 
-void oys_cg_held_free(struct heldset *s)
+void oys_cg_held_mark(int fd, int held)
 {
-	free(s->v);
-	memset(s, 0, sizeof *s);
+	held_setlk(fd, held ? F_WRLCK : F_UNLCK);
 }
 
-int oys_cg_held_has(const struct heldset *s, const char *name)
+int oys_cg_held_probe(const char *name)
 {
 	char path[PATH_MAX];
-	struct stat st;
-	if (oys_cg_lock_path(name, path, sizeof path) < 0 || stat(path, &st) < 0)
+	if (oys_cg_lock_path(name, path, sizeof path) < 0)
 		return 0;
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].ino == st.st_ino && s->v[i].maj == major(st.st_dev) && s->v[i].min == minor(st.st_dev))
-			return 1;
-	return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0; /* never reserved, or swept: free */
+	/* could a read lock go there? not while a holder's mark is on it */
+	struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
+	int held = fcntl(fd, F_OFD_GETLK, &l) == 0 && l.l_type != F_UNLCK;
+	close(fd);
+	return held;
 }

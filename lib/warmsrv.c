@@ -120,7 +120,7 @@ static void teardown(struct slot *s)
 		/* Unlocked before it is closed: another sandbox's child, between its fork and its
 		 * close_range(), holds a copy of this descriptor, and closing ours alone would leave
 		 * the cgroup locked until that child execs. */
-		flock(s->cg.lockfd, LOCK_UN);
+		oys_cgroup_unlock(&s->cg);
 		oys_cgroup_release(&s->cg);
 	}
 	memset(&s->cg, 0, sizeof s->cg);
@@ -443,8 +443,7 @@ static int may_wait(struct pool *pl, int policy)
 	}
 	if (!coming)
 		return 0;
-	/* every cgroup of the pool ours: none is free, without asking /proc/locks (whose read
-	 * can wait for an RCU grace period, stalling every claim behind it) */
+	/* every cgroup of the pool ours: none is free, without asking each lock file */
 	int total, busy, held = 0, version;
 	for (int k = 0; k < pl->o->count; k++)
 		held += pl->slots[k].state != EMPTY;
