@@ -148,13 +148,7 @@ static void parse(int argc, char **argv, struct oys_serve_flags *f, const char *
 		case O_MAXCPU: f->run.max_cpu = optarg; break;
 		case O_MAXTIME: f->run.max_timeout = optarg; break;
 		case O_ALLOWED: f->run.outbound_allowed = optarg; break;
-		case O_LOGFMT: {
-			enum oys_log_format lf;
-			if (oys_log_parse_format(optarg, &lf) < 0)
-				oys_usage_error("--log-format: '%s' is not auto, human or json", optarg);
-			oys_log_set_format(lf);
-			break;
-		}
+		case O_LOGFMT: oys_opt_log_format(optarg); break;
 		}
 	}
 	if (optind < o.argc)

@@ -110,13 +110,7 @@ static int run(struct oys_opt *o)
 		case 'm': f.memory = optarg; break;
 		case O_START: f.start_timeout = optarg; break;
 		case O_PREFIX: f.prefix = optarg; break;
-		case O_LOGFMT: {
-			enum oys_log_format lf;
-			if (oys_log_parse_format(optarg, &lf) < 0)
-				oys_usage_error("--log-format: '%s' is not auto, human or json", optarg);
-			oys_log_set_format(lf);
-			break;
-		}
+		case O_LOGFMT: oys_opt_log_format(optarg); break;
 		}
 	}
 	if (optind < o->argc)

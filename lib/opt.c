@@ -231,6 +231,14 @@ void oys_opt_free(struct oys_opt *o)
 	o->shortopts = NULL;
 }
 
+void oys_opt_log_format(const char *s)
+{
+	enum oys_log_format lf;
+	if (oys_log_parse_format(s, &lf) < 0)
+		oys_usage_error("--log-format: '%s' is not auto, human or json", s);
+	oys_log_set_format(lf);
+}
+
 long oys_opt_long(const char *opt, const char *s, long min, long max)
 {
 	char *end;

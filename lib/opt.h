@@ -55,6 +55,8 @@ void oys_opt_free(struct oys_opt *o);
 _Noreturn void oys_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Parsers for option values; each exits 64 with a one-line message naming the option. */
+/* --log-format: sets the log format (auto, human or json). */
+void oys_opt_log_format(const char *s);
 long oys_opt_long(const char *opt, const char *s, long min, long max);
 double oys_opt_double(const char *opt, const char *s, double min, double max);
 /* Sizes: "128M", "1G", "65536", "512K" (powers of 1024). */

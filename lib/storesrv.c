@@ -79,6 +79,18 @@ static int upload_locked(struct ctx *x, const struct oys_storesrv_conf *c, struc
 	return 0;
 }
 
+/* 201 with the JSON object o (freed) and a newline. */
+static int created(struct ctx *x, jv o)
+{
+	struct oys_buf b = OYS_BUF_INIT;
+	oys_json_append(&b, o);
+	oys_buf_putc(&b, '\n');
+	x->status = 201;
+	oys_http_respond(x->out, 201, "application/json", NULL, 0, b.data, b.len);
+	oys_buf_free(&b);
+	return 201;
+}
+
 static int upload(struct ctx *x, const struct oys_storesrv_conf *c, struct oys_http_request *r)
 {
 	const char *name = NULL;
@@ -104,13 +116,7 @@ static int upload(struct ctx *x, const struct oys_storesrv_conf *c, struct oys_h
 	o = oys_json_set_num(o, "size", (double)r->body.len);
 	if (name)
 		o = oys_json_set_str(o, "name", name);
-	struct oys_buf b = OYS_BUF_INIT;
-	oys_json_append(&b, o);
-	oys_buf_putc(&b, '\n');
-	x->status = 201;
-	oys_http_respond(x->out, 201, "application/json", NULL, 0, b.data, b.len);
-	oys_buf_free(&b);
-	return 201;
+	return created(x, o);
 }
 
 static long ttl_of(const struct oys_storesrv_conf *c)
@@ -144,13 +150,7 @@ static int challenge(struct ctx *x, const struct oys_storesrv_conf *c)
 		return fail(x, 500, "internal", "cannot issue a challenge: %s", e.msg);
 	jv o = oys_json_set_str(jv_object(), "nonce", hex);
 	o = oys_json_set_num(o, "expires_in", (double)ttl_of(c));
-	struct oys_buf b = OYS_BUF_INIT;
-	oys_json_append(&b, o);
-	oys_buf_putc(&b, '\n');
-	x->status = 201;
-	oys_http_respond(x->out, 201, "application/json", NULL, 0, b.data, b.len);
-	oys_buf_free(&b);
-	return 201;
+	return created(x, o);
 }
 
 /* The bytes of a hex field of the verified payload ("nonce", "public_key"); -1 when null. */

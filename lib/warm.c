@@ -16,25 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define LOAD_RESPONSE_MAX 4096
 #define LOST_WAIT_MS 200   /* for the control connection's end after the sandbox's */
-
-static int unix_connect(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 static void fail(struct oys_run_result *r, int code, const char *error, const char *stage, int http)
 {
@@ -155,7 +141,7 @@ static int send_load(const struct oys_run_opts *o, const struct oys_warm_fn *fn,
 	struct oys_fn_request lq = {"POST", "/", lh, 3, body.data, body.len};
 	struct oys_fn_limits ll = {start_ms, start_ms, LOAD_RESPONSE_MAX, o->abort_fd, o->abort_flag};
 	w->t_spawn_ms = oys_now_ms();
-	int fd = unix_connect(sock);
+	int fd = oys_workerd_connect_path(sock, NULL);
 	if (fd < 0) {
 		rc = LOAD_LOST;
 	} else if (oys_fn_exchange(w, fd, &lq, &ll, &lr, &r->err)) {
@@ -216,7 +202,7 @@ int oys_warm_run(const struct oys_run_opts *o, const struct oys_warm_fn *fn, str
 	/* The request, to the function: what the cold path does from here. */
 	struct oys_fn_limits lim = {start_ms, exec_ms, max_response, o->abort_fd, o->abort_flag};
 	w.t_spawn_ms = oys_now_ms();
-	int fd = unix_connect(c.socket);
+	int fd = oys_workerd_connect_path(c.socket, NULL);
 	if (fd < 0) {
 		lost = 1; /* the request was not sent */
 		goto done;

@@ -173,17 +173,6 @@ static int unix_listen(const char *path, int type, int backlog, struct oys_err *
 	return fd;
 }
 
-static int unix_connect(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 /* The loader's templates, copied into the sandbox's directory: its workerd reads the directory
  * it works in, as the slot's user, and nothing above it (sandbox.h). */
@@ -284,7 +273,7 @@ static void start(struct pool *pl, struct slot *s)
 	if (rc)
 		goto fail;
 	close_fd(&lfd); /* workerd has it */
-	if ((s->probe = unix_connect(s->sock)) < 0) {
+	if ((s->probe = oys_workerd_connect_path(s->sock, NULL)) < 0) {
 		oys_err_sys(&e, OYS_EOSERR, "cannot connect to %s", s->sock);
 		goto fail;
 	}

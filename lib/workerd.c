@@ -243,18 +243,27 @@ int oys_workerd_spawn(const struct oys_workerd_spawn *s, struct oys_workerd *w, 
 
 /* ---- connecting ---- */
 
-int oys_workerd_connect(const struct oys_workerd *w, struct oys_err *e)
+int oys_workerd_connect_path(const char *path, struct oys_err *e)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	memcpy(sa.sun_path, w->sock, sizeof sa.sun_path);
+	if (strlen(path) >= sizeof sa.sun_path) {
+		oys_err_set(e, OYS_ECONFIG, "socket path %s is longer than %zu bytes", path, sizeof sa.sun_path - 1);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS)) {
-		oys_err_sys(e, OYS_EOSERR, "cannot connect to workerd on %s", w->sock);
+		oys_err_sys(e, OYS_EOSERR, "cannot connect to workerd on %s", path);
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+int oys_workerd_connect(const struct oys_workerd *w, struct oys_err *e)
+{
+	return oys_workerd_connect_path(w->sock, e);
 }
 
 /* ---- output ---- */

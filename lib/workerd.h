@@ -61,6 +61,9 @@ int oys_workerd_spawn(const struct oys_workerd_spawn *s, struct oys_workerd *w, 
 /* A new connection to w's socket: a non-blocking stream socket, connected or connecting (the
  * exchange waits until it is writable), or -1 and e. */
 int oys_workerd_connect(const struct oys_workerd *w, struct oys_err *e);
+/* The same to the workerd listening at path (a warm sandbox's, which this process did not
+ * start). */
+int oys_workerd_connect_path(const char *path, struct oys_err *e);
 
 /* Reads what w wrote so far into w->console. Returns 0 at the end of its output (outfd closed),
  * 1 otherwise. */
