@@ -341,8 +341,18 @@ int oys_cgroup_setup(const char *prefix, int count, const struct oys_cgroup_limi
 	}
 	for (int i = 0; i < count; i++) {
 		char name[128];
+		struct oys_cgroup cg;
 		snprintf(name, sizeof name, "%s%d", prefix, i);
-		if ((rc = setup_one(h, name, &l, e))) {
+		/* A member made now is locked until it is whole: its memory directory comes first,
+		 * and a reservation that found it then would get a cgroup without its other
+		 * controllers or its limits. */
+		int made = -1;
+		if (oys_cg_fill(&cg, h, name, NULL) == 0 && !oys_cg_is_dir(CP(&cg)->dir[D_MEM]))
+			made = oys_cg_lock_take(name, NULL);
+		rc = setup_one(h, name, &l, e);
+		if (made >= 0)
+			close(made);
+		if (rc) {
 			close_all(fds);
 			return rc;
 		}
